@@ -1,0 +1,26 @@
+"""`grade check TOPIC`: a student's self-check of one topic with the public tests."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from graders.cli._common import print_summary, reports_errors
+from graders.grading import check_topic
+
+
+@click.command()
+@click.argument("topic")
+@click.option("--submission", type=click.Path(), default=None,
+              help="your working copy (default: assignments/ beside grading.yaml)")
+@click.option("--config", "config_path", type=click.Path(), default="grading.yaml", show_default=True)
+@reports_errors
+def check(topic: str, submission: str | None, config_path: str) -> None:
+    """Run the public checks of TOPIC on your code, in an isolated worker.
+
+    Example: grade check linear_regression
+    """
+    result = check_topic(topic, submission=submission, config=config_path)
+    print_summary(result, audience="student")
+    sys.exit(0 if all(c.passed for c in result.checks()) else 1)

@@ -1,0 +1,40 @@
+"""`grade submission PATH`: grade one submission (public tests, and hidden ones with --hidden)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from graders.cli._common import print_summary, reports_errors
+from graders.config import load_config
+from graders.grading import grade_submission
+from graders.reports import write_reports
+
+
+@click.command()
+@click.argument("path", type=click.Path())
+@click.option("--hidden", is_flag=True, help="also run the instructor's hidden tests")
+@click.option("--topic", default=None, help="grade only this topic (required for a single .py/.ipynb)")
+@click.option("--out", type=click.Path(), default=None, help="report folder (default: reports/<name>/)")
+@click.option("--name", default=None, help="the submission's name in reports (default: from PATH)")
+@click.option("--config", "config_path", type=click.Path(), default="grading.yaml", show_default=True)
+@reports_errors
+def submission(path: str, hidden: bool, topic: str | None, out: str | None, name: str | None,
+               config_path: str) -> None:
+    """Grade the submission at PATH (a folder like assignments/, a .zip, or a .py/.ipynb with --topic).
+
+    Exit code 0 when every check passed, 1 when some failed, 4 when the submission could not be read.
+
+    Example: grade submission solutions --hidden
+    """
+    config = load_config(config_path)
+    result = grade_submission(path, config=config, hidden=hidden, topic=topic, name=name)
+    folder = Path(out) if out else config.resolve(config.reports_dir) / result.submission
+    write_reports(result, folder, audience="instructor" if hidden else "student")
+    print_summary(result, audience="instructor" if hidden else "student")
+    click.echo(f"reports: {folder}")
+    if result.status == "failed to load":
+        sys.exit(4)
+    sys.exit(0 if all(c.passed for c in result.checks()) else 1)

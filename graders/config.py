@@ -1,0 +1,195 @@
+"""grading.yaml loaded into one typed, validated Config; errors name the file, the line and the allowed values."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from graders.errors import ConfigError
+
+Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+def doc(text: str, default: Any = dataclasses.MISSING, *, factory: Any = None) -> Any:
+    """A dataclass field with its documentation next to its default (the docs table is built from these)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"doc": text})
+    return field(default=default, metadata={"doc": text})
+
+
+@dataclass(frozen=True)
+class Limits:
+    call_s: float = doc("wall-clock seconds for one call into the worker (one training run)", 120.0)
+    submission_s: float = doc("wall-clock seconds for all of one submission's calls", 900.0)
+    startup_s: float = doc("seconds the worker may take to start (importing torch)", 120.0)
+    cpu_s: int = doc("CPU seconds for the worker process", 1800)
+    memory_mb: int = doc("memory the worker may allocate (RLIMIT_DATA), in MiB", 6144)
+    processes: int = doc("processes and threads the worker's user may run", 256)
+    file_size_mb: int = doc("largest file the worker may write, in MiB", 64)
+    open_files: int = doc("file descriptors the worker may hold open", 512)
+    message_mb: int = doc("largest answer the grader accepts from the worker, in MiB", 256)
+
+
+@dataclass(frozen=True)
+class CheckConfig:
+    points: float = doc("points for passing this check")
+    description: str = doc("one line shown in reports", "")
+    visibility: Visibility = doc("who sees the check and when (Gradescope's values)", "visible")
+    threshold: float | None = doc("the check's bound (a ratio or margin to the reference, or an absolute)", None)
+    show_threshold: bool = doc("show the threshold to students even when the check is not visible", False)
+    hint: str = doc("what to look at when the check fails", "")
+
+
+@dataclass(frozen=True)
+class TopicConfig:
+    folder: str = doc("the topic's folder in assignments/, solutions/ and hidden_tests/")
+    module: str = doc("the student's module file inside the folder")
+    title: str = doc("the topic's name in reports", "")
+    required: list[str] = doc("names the module must define", factory=list)
+    budget: dict[str, float] = doc("training budget passed to tasks (sizes, epochs, lr...)", factory=dict)
+    checks: dict[str, CheckConfig] = doc("check name -> points, visibility, threshold", factory=dict)
+
+    def check(self, name: str) -> CheckConfig:
+        return self.checks[name]
+
+
+@dataclass(frozen=True)
+class Config:
+    course: str = doc("the course's name in reports", "PyTorch course")
+    seed: int = doc("the seed of every task (torch, numpy, random, DataLoader generators)", 0)
+    device: Device = doc("where the worker trains: auto picks cuda when available", "cpu")
+    threads: int = doc("torch threads in each worker", 2)
+    data_dir: str = doc("datasets in torchvision's layout (MNIST/, cifar-10-batches-py/, hymenoptera_data/)", "data")
+    weights_dir: str = doc("torch hub cache holding hub/checkpoints/*.pth ($TORCH_HOME layout)", "~/.cache/torch")
+    cache_dir: str = doc("reference results cache", ".grading_cache")
+    reports_dir: str = doc("where reports are written", "reports")
+    limits: Limits = doc("resource limits of the worker", factory=Limits)
+    topics: dict[str, TopicConfig] = doc("topic name -> topic", factory=dict)
+    path: Path = field(default=Path("grading.yaml"), compare=False)
+
+    @property
+    def root(self) -> Path:
+        """The course folder: assignments/, solutions/ and hidden_tests/ live beside grading.yaml."""
+        return self.path.resolve().parent
+
+    def resolve(self, value: str) -> Path:
+        """A path setting relative to the course folder, with ~ expanded."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.root / path
+
+    def topic(self, name: str) -> TopicConfig:
+        if name not in self.topics:
+            raise ConfigError(f"{self.path}: no topic {name!r}; topics are: {', '.join(self.topics)}")
+        return self.topics[name]
+
+    def topic_by_folder(self, folder: str) -> str | None:
+        return next((name for name, t in self.topics.items() if t.folder == folder), None)
+
+    def digest(self) -> str:
+        """A hash of everything that changes what a task computes (part of the reference cache key)."""
+        data = dataclasses.asdict(self)
+        for key in ("path", "reports_dir", "cache_dir", "course"):
+            data.pop(key)
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def load_config(path: str | Path = "grading.yaml") -> Config:
+    """Read and validate grading.yaml; every problem becomes a ConfigError naming file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; run from the course folder or pass --config PATH") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
+    if node is None:
+        raise ConfigError(f"{path}: empty file; see the README for the layout of grading.yaml")
+    config = _build(Config, node, _Where(path, ()))
+    if not config.topics:
+        raise ConfigError(f"{path}: no topics; add a 'topics:' mapping")
+    return dataclasses.replace(config, path=path)
+
+
+@dataclass(frozen=True)
+class _Where:
+    path: Path
+    keys: tuple[str, ...]
+
+    def child(self, key: str) -> _Where:
+        return _Where(self.path, (*self.keys, key))
+
+    def fail(self, node: yaml.Node, problem: str) -> typing.NoReturn:
+        key = ".".join(self.keys) or "top level"
+        raise ConfigError(f"{self.path}:{node.start_mark.line + 1}: {key}: {problem}")
+
+
+def _build(cls: type, node: yaml.Node, where: _Where) -> Any:
+    if not isinstance(node, yaml.MappingNode):
+        where.fail(node, f"expected a mapping of {cls.__name__} settings")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "path"}
+    values: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if key not in fields:
+            where.child(str(key)).fail(key_node, f"unknown key; allowed: {', '.join(fields)}")
+        values[key] = _convert(hints[key], value_node, where.child(key))
+    for name, f in fields.items():
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            where.child(name).fail(node, "required key is missing")
+    return cls(**values)
+
+
+def _convert(hint: Any, node: yaml.Node, where: _Where) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, node, where)  # type: ignore[arg-type]
+    if origin is dict:
+        if not isinstance(node, yaml.MappingNode):
+            where.fail(node, "expected a mapping")
+        return {k.value: _convert(args[1], v, where.child(k.value)) for k, v in node.value}
+    if origin is list:
+        if not isinstance(node, yaml.SequenceNode):
+            where.fail(node, "expected a list")
+        return [_convert(args[0], item, where) for item in node.value]
+    if not isinstance(node, yaml.ScalarNode):
+        where.fail(node, f"expected a single value ({_describe(hint)})")
+    value = yaml.safe_load(yaml.serialize(node))
+    return _scalar(hint, value, node, where)
+
+
+def _scalar(hint: Any, value: Any, node: yaml.Node, where: _Where) -> Any:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Literal:
+        if value not in args:
+            where.fail(node, f"{value!r} is not allowed; allowed: {', '.join(map(str, args))}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _scalar(next(a for a in args if a is not type(None)), value, node, where)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    where.fail(node, f"expected {_describe(hint)}, got {value!r}")
+
+
+def _describe(hint: Any) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    return names.get(hint, str(hint))

@@ -1,0 +1,1 @@
+"""Helpers the instructor's tests share per topic family, so public and hidden tests make identical calls."""

@@ -1,0 +1,57 @@
+"""Exceptions the library raises; the CLI turns each into a one-line message and an exit code."""
+
+
+class GradingError(Exception):
+    """Base class: anything the harness reports to a person instead of a traceback."""
+
+    exit_code = 2
+
+
+class ConfigError(GradingError):
+    """grading.yaml is missing, malformed or names something that does not exist."""
+
+    exit_code = 3
+
+
+class SubmissionError(GradingError):
+    """A submission cannot be opened or normalised (broken zip, unreadable notebook...)."""
+
+    exit_code = 4
+
+
+class WorkerError(GradingError):
+    """The worker process failed: it crashed, timed out or broke the protocol."""
+
+    exit_code = 5
+
+
+class WorkerTimeout(WorkerError):
+    """A call or the whole submission ran past its wall-clock limit."""
+
+
+class WorkerCrashed(WorkerError):
+    """The worker process died (exit, signal, memory limit) before answering."""
+
+
+class ProtocolError(WorkerError):
+    """The worker answered with something that is not a valid message."""
+
+
+class TaskFailed(GradingError):
+    """Student code raised inside the worker; the message names the exception and where."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, kind: str = "error"):
+        super().__init__(message)
+        self.kind = kind  # "not_implemented", "missing", "error", "invalid"
+
+
+class ReportError(GradingError):
+    """A report cannot be written, or the result it is built from cannot be read."""
+
+    exit_code = 7
+
+    def __init__(self, message: str, *, written: list | None = None):
+        super().__init__(message)
+        self.written = written or []  # files that were written before the failure, kept on disk

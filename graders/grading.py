@@ -1,0 +1,130 @@
+"""Grade one submission: open it, start its worker, run the instructor's tests through our plugin."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import graders
+from graders.config import Config, load_config
+from graders.errors import ConfigError, GradingError, TaskFailed
+from graders.plugin import GradingPlugin
+from graders.results import Environment, SubmissionResult, TopicResult
+from graders.runner import Reference, TaskRunner, deny_paths, resolve_device
+from graders.submission import Submission, open_submission
+from graders.worker.client import Worker
+
+
+class _Unreadable:
+    """Stands in for a submission that could not be opened: every task fails with the same reason."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def run(self, topic: str, task: str, **args: Any) -> Any:
+        raise TaskFailed(self.reason, kind="missing")
+
+
+def grade_submission(path: str | Path, *, config: str | Path | Config = "grading.yaml", hidden: bool = False,
+                     topics: list[str] | None = None, topic: str | None = None, name: str | None = None,
+                     reference: Reference | None = None, use_cache: bool = True) -> SubmissionResult:
+    """Grade `path` (folder, .zip, or .py/.ipynb with `topic`); public tests, plus hidden ones if `hidden`."""
+    config = config if isinstance(config, Config) else load_config(config)
+    selected = _select(config, topics or ([topic] if topic else None))
+    started, clock = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
+    own_reference = reference is None
+    reference = reference or Reference(config, use_cache=use_cache)
+    with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        try:
+            submission: Submission | None = open_submission(path, config=config, workdir=Path(tmp),
+                                                            topic=topic, name=name)
+        except GradingError as exc:
+            submission, failure = None, str(exc)
+        extra = [Path(path).resolve()] if submission is not None else []
+        with Worker(workdir=Path(tmp), config=config, deny_paths=deny_paths(config, *extra)) as worker:
+            student = TaskRunner(submission, worker, config) if submission else _Unreadable(failure)
+            try:
+                plugin = _run_tests(config, selected, hidden, student, reference)
+            finally:
+                if own_reference:
+                    reference.close()
+        result = SubmissionResult(
+            submission=name or (submission.name if submission else Path(path).name), source=str(path),
+            environment=_environment(config, worker), hidden=hidden, started_at=started,
+            topics=[_topic_result(config, t, plugin, submission) for t in selected],
+        )
+    if submission is None:
+        result.status, result.reason = "failed to load", failure
+    result.duration_s = round(time.monotonic() - clock, 3)
+    return result
+
+
+def _select(config: Config, topics: list[str] | None) -> list[str]:
+    for name in topics or []:
+        config.topic(name)
+    return [t for t in config.topics if topics is None or t in topics]
+
+
+def test_files(config: Config, topics: list[str], *, hidden: bool) -> tuple[list[Path], set[Path]]:
+    """The instructor's public test files (and hidden ones), never the submission's copies."""
+    public_dirs = {config.root / "assignments" / config.topics[t].folder for t in topics}
+    dirs = sorted(public_dirs)
+    if hidden:
+        dirs += [config.root / "hidden_tests" / config.topics[t].folder for t in topics]
+    return [f for d in dirs for f in sorted(d.glob("test_*.py"))], public_dirs
+
+
+def _run_tests(config: Config, topics: list[str], hidden: bool, student: Any, reference: Any) -> GradingPlugin:
+    files, public_dirs = test_files(config, topics, hidden=hidden)
+    plugin = GradingPlugin(config=config, student=student, reference=reference, public_dirs=public_dirs)
+    with tempfile.TemporaryDirectory(prefix="grade-pytest-") as tmp:
+        ini = Path(tmp) / "pytest.ini"
+        ini.write_text("[pytest]\n", encoding="utf-8")  # ignore any ini/pyproject settings around the course
+        args = [*map(str, files), "-c", str(ini), "--rootdir", str(config.root), "-p", "no:cacheprovider",
+                "--noconftest", "--import-mode=importlib", "-p", "no:terminal",
+                "-W", "ignore::DeprecationWarning"]
+        pytest.main(args, plugins=[plugin])
+    if plugin.problems:
+        raise ConfigError("; ".join(plugin.problems))
+    return plugin
+
+
+def _topic_result(config: Config, name: str, plugin: GradingPlugin, submission: Submission | None) -> TopicResult:
+    spec = config.topics[name]
+    checks = [c for c in plugin.results() if c.topic == name]
+    result = TopicResult(name=name, title=spec.title or name, checks=checks,
+                         data_sources=plugin.data_sources.get(name, []), artifacts=plugin.artifacts_of(name),
+                         duration_s=round(sum(c.duration_s for c in checks), 3))
+    if submission is not None:
+        result.notes = submission.notes.get(name, [])
+        if submission.module(name) is None:
+            result.status, result.reason = "not submitted", f"no {spec.folder}/{spec.module}"
+    return result
+
+
+def _environment(config: Config, worker: Worker) -> Environment:
+    import torch
+
+    env = worker.environment
+    return Environment(
+        torch_version=env.get("torch_version", torch.__version__), device=env.get("device", resolve_device(config)),
+        threads=env.get("threads", config.threads), seed=config.seed, python=sys.version.split()[0],
+        platform=platform.platform(terse=True), harness_version=graders.__version__,
+        protections=worker.protections,
+    )
+
+
+def check_topic(topic: str, *, submission: str | Path | None = None,
+                config: str | Path | Config = "grading.yaml") -> SubmissionResult:
+    """A student's self-check: public tests of one topic on their working copy (assignments/ by default)."""
+    config = config if isinstance(config, Config) else load_config(config)
+    config.topic(topic)
+    return grade_submission(submission or config.root / "assignments", config=config, topics=[topic],
+                            hidden=False, name="self-check")

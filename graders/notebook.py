@@ -1,0 +1,58 @@
+"""Reduce a notebook to its definitions, so grading never runs its training loops, downloads or plots."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+
+from graders.errors import SubmissionError
+
+_KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def notebook_to_module(path: Path) -> tuple[str, list[str]]:
+    """The module source of a notebook's definitions, and one note per skipped statement or cell."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # nbformat raises many types for broken JSON or schema
+        raise SubmissionError(f"{path.name}: not a readable notebook ({type(exc).__name__}); "
+                              "save it again from Jupyter") from None
+    kept: list[str] = []
+    skipped: list[str] = []
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.get("cell_type") != "code":
+            continue
+        source = _strip_magics(str(cell.get("source", "")))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError as exc:
+            skipped.append(f"cell {number}: skipped, syntax error at line {exc.lineno}")
+            continue
+        lines = source.splitlines()
+        for node in tree.body:
+            if _is_definition(node):
+                first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+                kept.append("\n".join(lines[first - 1 : node.end_lineno]))
+            else:
+                skipped.append(f"cell {number} line {node.lineno}: skipped top-level "
+                               f"{type(node).__name__.lower()} (only definitions are graded)")
+    return "\n\n".join(kept) + "\n", skipped
+
+
+def _strip_magics(source: str) -> str:
+    """Turn IPython magics and shell escapes into blank lines (keeping line numbers)."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _is_definition(node: ast.stmt) -> bool:
+    if isinstance(node, _KEPT):
+        return True
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        try:
+            ast.literal_eval(node.value)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return False
+        return True
+    return False

@@ -1,0 +1,211 @@
+"""The pytest plugin that runs instructor tests against a submission: fixtures in, CheckResults out."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from graders.checks import Outcome
+from graders.config import Config, TopicConfig
+from graders.errors import GradingError, TaskFailed, WorkerError
+from graders.results import CheckResult
+
+_HINTS = {
+    "not_implemented": "implement the function: it still raises NotImplementedError",
+    "missing": "keep the file, class and function names from the assignment",
+    "invalid": "check the return type and shape against the docstring",
+}
+
+
+class Runs(Protocol):
+    def run(self, topic: str, task: str, **args: Any) -> Any: ...
+
+
+class CheckFailed(AssertionError):
+    """Raised by `expect` so pytest marks the test failed; carries the Outcome for the report."""
+
+    def __init__(self, outcome: Outcome):
+        super().__init__(outcome.message)
+        self.outcome = outcome
+
+
+@dataclass
+class TopicContext:
+    """What a test knows about its topic: name, budget, thresholds and the seed."""
+
+    name: str
+    spec: TopicConfig
+    seed: int
+
+    @property
+    def budget(self) -> dict[str, float]:
+        return self.spec.budget
+
+    def threshold(self, check: str) -> float:
+        value = self.spec.checks[check].threshold
+        if value is None:
+            raise GradingError(f"grading.yaml: topics.{self.name}.checks.{check} needs a threshold")
+        return value
+
+
+@dataclass
+class TopicProxy:
+    """`submission` / `reference` in a test: run a named task on that side for the test's topic."""
+
+    runner: Runs
+    topic: str
+
+    def run(self, task: str, **args: Any) -> Any:
+        return self.runner.run(self.topic, task, **args)
+
+
+@dataclass
+class _Record:
+    topic: str
+    check: str
+    public: bool
+    outcomes: list[Outcome] = field(default_factory=list)
+    failure: str = ""
+    hint: str = ""
+    passed: bool = False
+    duration_s: float = 0.0
+
+
+class GradingPlugin:
+    """Registered with pytest.main(plugins=[...]); collects one CheckResult per test."""
+
+    def __init__(self, *, config: Config, student: Runs, reference: Runs, public_dirs: set[Path]):
+        self._config = config
+        self._student = student
+        self._reference = reference
+        self.public_dirs = {p.resolve() for p in public_dirs}
+        self.records: dict[str, _Record] = {}
+        self._artifacts: dict[str, dict[str, Any]] = {}
+        self.problems: list[str] = []
+        self.data_sources: dict[str, list[str]] = {}
+
+    # -- collection ---------------------------------------------------------------------------
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        for item in items:
+            topic = self._config.topic_by_folder(item.path.parent.name)
+            check = getattr(item, "originalname", item.name).removeprefix("test_")
+            if topic is None:
+                self.problems.append(f"{item.path}: folder {item.path.parent.name!r} is not a topic's folder")
+            elif check not in self._config.topics[topic].checks:
+                self.problems.append(f"{item.path}: test_{check} has no check '{check}' under "
+                                     f"topics.{topic}.checks in grading.yaml")
+            else:
+                public = item.path.parent.resolve() in self.public_dirs
+                self.records[item.nodeid] = _Record(topic, check, public)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.problems.append(f"{report.nodeid}: the test file does not import: {_first_line(report)}")
+
+    # -- running ------------------------------------------------------------------------------
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        record = self.records.get(item.nodeid)
+        if record is None or report.when == "teardown":
+            return
+        record.duration_s += report.duration
+        if report.when == "call":
+            record.passed = report.passed
+        if report.failed and call.excinfo is not None:
+            record.failure, record.hint = _explain(call.excinfo.value)
+
+    # -- fixtures -----------------------------------------------------------------------------
+    def _topic_of(self, request: pytest.FixtureRequest) -> str:
+        record = self.records.get(request.node.nodeid)
+        if record is None:
+            raise GradingError(f"{request.node.nodeid} is not a graded check")
+        return record.topic
+
+    @pytest.fixture
+    def config(self) -> Config:
+        return self._config
+
+    @pytest.fixture
+    def topic(self, request: pytest.FixtureRequest) -> TopicContext:
+        name = self._topic_of(request)
+        return TopicContext(name, self._config.topics[name], self._config.seed)
+
+    @pytest.fixture
+    def submission(self, request: pytest.FixtureRequest) -> TopicProxy:
+        return TopicProxy(self._student, self._topic_of(request))
+
+    @pytest.fixture
+    def reference(self, request: pytest.FixtureRequest) -> TopicProxy:
+        return TopicProxy(self._reference, self._topic_of(request))
+
+    @pytest.fixture
+    def artifacts(self, request: pytest.FixtureRequest) -> dict[str, Any]:
+        """Plot material for the topic's feedback (see TopicResult.artifacts)."""
+        return self._artifacts.setdefault(self._topic_of(request), {})
+
+    @pytest.fixture
+    def data_source(self, request: pytest.FixtureRequest) -> Any:
+        """Call with a description of the data a check used ("real MNIST: ...", "built-in stand-in")."""
+        sources = self.data_sources.setdefault(self._topic_of(request), [])
+        return lambda text: sources.append(text) if text not in sources else None
+
+    @pytest.fixture
+    def expect(self, request: pytest.FixtureRequest) -> Any:
+        record = self.records[request.node.nodeid]
+
+        def expect(outcome: Outcome) -> Outcome:
+            record.outcomes.append(outcome)
+            if not outcome.passed:
+                raise CheckFailed(outcome)
+            return outcome
+
+        return expect
+
+    # -- results ------------------------------------------------------------------------------
+    def artifacts_of(self, topic: str) -> dict[str, Any]:
+        return self._artifacts.get(topic, {})
+
+    def results(self) -> list[CheckResult]:
+        return [self._result(r) for r in self.records.values()]
+
+    def _result(self, record: _Record) -> CheckResult:
+        spec = self._config.topics[record.topic].checks[record.check]
+        figures = next((o for o in reversed(record.outcomes) if o.measured is not None), None)
+        if record.passed:
+            message = "; ".join(o.message for o in record.outcomes) or "passed"
+        else:
+            message = record.failure or "did not run"
+        hint = "" if record.passed else (record.hint or spec.hint)
+        return CheckResult(
+            topic=record.topic, name=record.check, points=spec.points if record.passed else 0.0,
+            max_points=spec.points, passed=record.passed, message=message, visibility=spec.visibility,
+            public=record.public, description=spec.description, hint=hint,
+            measured=figures.measured if figures else None, threshold=figures.threshold if figures else None,
+            show_threshold=spec.show_threshold or spec.visibility == "visible", duration_s=record.duration_s,
+        )
+
+
+def _explain(exc: BaseException) -> tuple[str, str]:
+    """A failure's one-line message and hint; never a traceback."""
+    if isinstance(exc, CheckFailed):
+        return exc.outcome.message, exc.outcome.hint
+    if isinstance(exc, TaskFailed):
+        return str(exc), _HINTS.get(exc.kind, "")
+    if isinstance(exc, WorkerError):
+        return f"worker: {exc}", "make sure the code finishes quickly and does not exit the process"
+    if isinstance(exc, AssertionError):
+        return (str(exc).strip().splitlines() or ["assertion failed"])[0], ""
+    if isinstance(exc, GradingError):
+        return f"grader error: {exc}", "ask the instructor: this is not your fault"
+    return f"grader error: {type(exc).__name__}: {exc}", "ask the instructor: this is not your fault"
+
+
+def _first_line(report: pytest.CollectReport) -> str:
+    text = str(report.longrepr).strip().splitlines()
+    return text[-1] if text else "collection failed"

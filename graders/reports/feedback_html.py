@@ -1,0 +1,144 @@
+"""feedback.html: the student's feedback as one self-contained page, plots embedded as data URIs."""
+
+from __future__ import annotations
+
+from html import escape
+
+from graders.reports import disclosure as dc
+from graders.results import CheckResult, SubmissionResult, TopicResult
+
+# No scripts, fonts or links: the page must open offline, from an LMS attachment or a zip.
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; }
+th, td { border: 1px solid #ccc; padding: .25rem .6rem; text-align: left; }
+tr.failed td.verdict { color: #b00020; font-weight: bold; }
+tr.passed td.verdict { color: #1b6e20; }
+.hint { color: #555; }
+.concealed, .missing { color: #555; font-style: italic; }
+.plots { display: flex; flex-wrap: wrap; gap: 1rem; }
+figure { margin: 0; }
+figcaption { font-size: .9rem; color: #555; }
+.alert { border-left: 4px solid #b00020; padding: .25rem .75rem; background: #fff4f4; }
+"""
+
+
+def feedback_html(result: SubmissionResult, *, audience: str = "student") -> str:
+    dc.check_audience(audience)
+    title = f"Feedback for {result.submission}"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        f'<head><meta charset="utf-8"><title>{escape(title)}</title><style>{STYLE}</style></head>',
+        "<body>",
+        f"<h1>{escape(title)}</h1>",
+        *_overview(result, audience),
+        *(line for i, topic in enumerate(result.topics, start=1) for line in _topic(i, topic, audience)),
+        *(_environment(result) if audience == "instructor" else []),
+        "</body>",
+        "</html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _overview(result: SubmissionResult, audience: str) -> list[str]:
+    earned, possible, hidden, worth = dc.totals(result.topics, audience)
+    score = f"Score: {dc.points(earned)} / {dc.points_label(possible)}"
+    lines = [f'<p class="score"><strong>{score}</strong>']
+    if hidden:
+        lines.append(f"from the checks below; {dc.count(hidden, 'hidden check')} worth {dc.points_label(worth)} not shown.")
+    lines.append("</p>")
+    if result.status != "graded":
+        lines.append(f'<p class="alert"><strong>Not graded ({escape(result.status)}):</strong> {escape(result.reason)}</p>')
+    return lines + _list("Notes", result.notes)
+
+
+def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
+    earned, possible = dc.shown_points(topic, audience)
+    lines = [
+        f'<section class="topic" id="topic-{index}">',
+        f"<h2>{index}. {escape(topic.title)} — {dc.points(earned)} / {dc.points_label(possible)}</h2>",
+    ]
+    if topic.status != "graded":
+        lines.append(f'<p class="alert"><strong>Not graded ({escape(topic.status)}):</strong> {escape(topic.reason)}</p>')
+    rows = dc.listed_checks(index, topic, audience)
+    if rows:
+        lines += _table(rows, audience)
+    concealed = dc.concealed_checks(topic, audience)
+    if concealed:
+        worth = dc.points_label(sum(c.max_points for c in concealed))
+        lines.append(f'<p class="concealed">Also {dc.count(len(concealed), "hidden check")} worth {worth}, not shown here.</p>')
+    lines += _details(rows)
+    if topic.data_sources:
+        lines.append(f'<p class="data"><strong>Data:</strong> {escape(", ".join(topic.data_sources))}</p>')
+    lines += _list("Notes", topic.notes)
+    if topic.artifacts:
+        lines += _plots(topic)
+    return lines + ["</section>"]
+
+
+def _table(rows: list[tuple[str, CheckResult, dc.Disclosure]], audience: str) -> list[str]:
+    head = "".join(f"<th>{h}</th>" for h in ("#", "Check", "Result", "Points", "Measured", "Threshold"))
+    lines = ['<table class="checks">', f"<thead><tr>{head}</tr></thead>", "<tbody>"]
+    for number, check, seen in rows:
+        name = escape(check.name)
+        if audience == "instructor" and check.visibility != "visible":
+            name += f" <em>({escape(check.visibility)})</em>"  # instructors see what students cannot
+        cells = [
+            number, name, "passed" if check.passed else "failed",
+            f"{dc.points(check.points)} / {dc.points(check.max_points)}",
+            dc.figure(check.measured) if seen.details else "",
+            dc.figure(check.threshold) if seen.threshold else "",
+        ]
+        status = "passed" if check.passed else "failed"
+        tds = "".join(f'<td class="{cls}">{cell}</td>' for cls, cell in zip(_COLUMNS, cells))
+        lines.append(f'<tr class="{status}">{tds}</tr>')
+    return lines + ["</tbody>", "</table>"]
+
+
+_COLUMNS = ("number", "name", "verdict", "points", "measured", "threshold")
+
+
+def _details(rows: list[tuple[str, CheckResult, dc.Disclosure]]) -> list[str]:
+    items = []
+    for number, check, seen in rows:
+        if check.passed or not seen.details:
+            continue
+        item = f"<li><strong>{number} {escape(check.name)}:</strong> {escape(check.message)}"
+        if check.description:
+            item += f'<br><span class="what">What it checks: {escape(check.description)}</span>'
+        if check.hint:
+            item += f'<br><span class="hint">Hint: {escape(check.hint)}</span>'
+        items.append(item + "</li>")
+    return ['<ul class="details">', *items, "</ul>"] if items else []
+
+
+def _plots(topic: TopicResult) -> list[str]:
+    from graders.reports.plots import data_uri, render_artifacts  # matplotlib only when needed
+
+    lines = ['<div class="plots">']
+    for plot in render_artifacts(topic.artifacts):
+        if plot.png:
+            img = f'<img src="{data_uri(plot.png)}" alt="{escape(plot.title)}">'
+            lines.append(f"<figure>{img}<figcaption>{escape(plot.title)}</figcaption></figure>")
+        else:
+            lines.append(f'<p class="missing">{escape(plot.title)} could not be drawn ({escape(plot.error)}).</p>')
+    return lines + ["</div>"]
+
+
+def _environment(result: SubmissionResult) -> list[str]:
+    env = result.environment
+    facts = (f"torch {env.torch_version} on {env.device}, {env.threads} threads, seed {env.seed}, "
+             f"Python {env.python}, {env.platform}, harness {env.harness_version}; "
+             f"graded in {dc.seconds(result.duration_s)}.")
+    protections = [f"{p.get('name', '?')}: {'on' if p.get('active') else 'OFF'} ({p.get('detail', '')})"
+                   for p in env.protections]
+    return ['<section class="environment">', "<h2>Environment</h2>", f"<p>{escape(facts)}</p>",
+            *_list("Protections", protections), "</section>"]
+
+
+def _list(title: str, items: list[str]) -> list[str]:
+    if not items:
+        return []
+    return [f'<p class="{title.lower()}-title"><strong>{title}:</strong></p>', f'<ul class="{title.lower()}">',
+            *(f"<li>{escape(str(item))}</li>" for item in items), "</ul>"]

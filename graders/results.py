@@ -1,0 +1,151 @@
+"""The canonical record of a grading run: dataclasses that every report is a pure function of."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Bump when a field changes meaning or disappears; adding optional fields keeps the version.
+SCHEMA_VERSION = 1
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
+STATUSES = ("graded", "failed to load", "timed out", "not submitted", "error")
+
+
+@dataclass
+class CheckResult:
+    """One check of one topic: points earned, the verdict and what was measured."""
+
+    topic: str
+    name: str
+    points: float
+    max_points: float
+    passed: bool
+    message: str
+    visibility: str = "visible"
+    public: bool = True
+    description: str = ""
+    hint: str = ""
+    measured: float | None = None
+    threshold: float | None = None
+    show_threshold: bool = True
+    duration_s: float = 0.0
+
+
+@dataclass
+class TopicResult:
+    """All checks of one topic, the data it was graded on and notes about the submission."""
+
+    name: str
+    title: str
+    checks: list[CheckResult] = field(default_factory=list)
+    status: str = "graded"
+    reason: str = ""
+    data_sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    # JSON-able material for plots: "loss_curve" {"student": [...], "reference": [...]},
+    # "confusion_matrix" {"labels": [...], "matrix": [[...]]},
+    # "misclassified" [{"image": nested uint8 lists (H, W) or (H, W, 3), "predicted": int, "label": int}]
+    artifacts: dict[str, Any] = field(default_factory=dict)
+    duration_s: float = 0.0
+
+    @property
+    def points(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    @property
+    def max_points(self) -> float:
+        return sum(c.max_points for c in self.checks)
+
+
+@dataclass
+class Environment:
+    """Where and how the grading ran, so a result can be reproduced or explained."""
+
+    torch_version: str
+    device: str
+    threads: int
+    seed: int
+    python: str
+    platform: str
+    harness_version: str
+    # One entry per worker protection: {"name", "active", "detail"}.
+    protections: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class SubmissionResult:
+    """The whole grading of one submission."""
+
+    submission: str
+    source: str
+    environment: Environment
+    topics: list[TopicResult] = field(default_factory=list)
+    status: str = "graded"
+    reason: str = ""
+    hidden: bool = False
+    started_at: str = ""
+    duration_s: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def points(self) -> float:
+        return sum(t.points for t in self.topics)
+
+    @property
+    def max_points(self) -> float:
+        return sum(t.max_points for t in self.topics)
+
+    def checks(self) -> list[CheckResult]:
+        return [c for t in self.topics for c in t.checks]
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["points"] = self.points
+        data["max_points"] = self.max_points
+        for topic, raw in zip(self.topics, data["topics"]):
+            raw["points"] = topic.points
+            raw["max_points"] = topic.max_points
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SubmissionResult:
+        if data.get("schema_version") != SCHEMA_VERSION:
+            raise ValueError(f"result schema version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
+        topics = [
+            TopicResult(
+                **{k: v for k, v in t.items() if k not in ("checks", "points", "max_points")},
+                checks=[CheckResult(**c) for c in t["checks"]],
+            )
+            for t in data["topics"]
+        ]
+        fields = {k: v for k, v in data.items() if k not in ("topics", "environment", "points", "max_points")}
+        return cls(**fields, topics=topics, environment=Environment(**data["environment"]))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so that a reader (or a batch killed mid-write) never sees a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_result(path: Path) -> SubmissionResult:
+    """Read a result.json back into dataclasses."""
+    with open(path, encoding="utf-8") as handle:
+        return SubmissionResult.from_dict(json.load(handle))

@@ -1,0 +1,129 @@
+"""Run tasks for a submission or for the reference solution, memoised in memory and (reference) on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import graders
+from graders.config import Config
+from graders.errors import GradingError, TaskFailed
+from graders.submission import Submission, open_submission
+from graders.worker.client import Worker
+from graders.worker.protocol import decode, encode
+
+
+def deny_paths(config: Config, *extra: Path) -> list[Path]:
+    """What a worker must never read: hidden tests, solutions, caches, reports, data with labels."""
+    root = config.root
+    return [root / "hidden_tests", root / "solutions", root / "assignments", config.resolve(config.cache_dir),
+            config.resolve(config.reports_dir), config.resolve(config.data_dir), config.path.resolve(), *extra]
+
+
+class TaskRunner:
+    """Calls tasks on one submission's worker; the same call twice is answered from memory."""
+
+    def __init__(self, submission: Submission, worker: Worker, config: Config):
+        self.submission = submission
+        self.worker = worker
+        self.config = config
+        self._memo: dict[str, Any] = {}
+
+    def run(self, topic: str, task: str, **args: Any) -> Any:
+        module = self.submission.module(topic)
+        if module is None:
+            spec = self.config.topic(topic)
+            raise TaskFailed(f"the submission has no {spec.folder}/{spec.module}", kind="missing")
+        key = call_key(topic, task, args)
+        if key not in self._memo:
+            try:
+                self._memo[key] = ("ok", self.worker.call(task, module=module, args=args))
+            except GradingError as exc:
+                # A failure is remembered too: a hanging train() costs its time limit once, not per test.
+                self._memo[key] = ("error", exc)
+        kind, value = self._memo[key]
+        if kind == "error":
+            raise value
+        return value
+
+
+def call_key(topic: str, task: str, args: dict[str, Any]) -> str:
+    digest = hashlib.sha256(encode({"topic": topic, "task": task, "args": args}))
+    return digest.hexdigest()
+
+
+class Reference:
+    """The reference solution, run exactly like a submission; results cached on disk across runs."""
+
+    def __init__(self, config: Config, *, use_cache: bool = True):
+        self.config = config
+        self.use_cache = use_cache
+        self.cache = config.resolve(config.cache_dir) / "reference"
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._runner: TaskRunner | None = None
+
+    def run(self, topic: str, task: str, **args: Any) -> Any:
+        path = self.cache / f"{self._key(topic, task, args)}.safetensors"
+        if self.use_cache and path.is_file():
+            return decode(path.read_bytes(), max_bytes=1 << 34)
+        try:
+            value = self._start().run(topic, task, **args)
+        except GradingError as exc:
+            raise GradingError(f"the reference solution failed on {topic}/{task}: {exc}") from None
+        if self.use_cache:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(encode(value))
+            tmp.replace(path)
+        return value
+
+    def _key(self, topic: str, task: str, args: dict[str, Any]) -> str:
+        spec = self.config.topic(topic)
+        solution = self.config.root / "solutions" / spec.folder / spec.module
+        parts = [call_key(topic, task, args), _file_hash(solution), torch.__version__, resolve_device(self.config),
+                 str(self.config.threads), self.config.digest(), graders.__version__, _tasks_hash()]
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+    def _start(self) -> TaskRunner:
+        if self._runner is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="grade-reference-")
+            workdir = Path(self._tmp.name)
+            submission = open_submission(self.config.root / "solutions", config=self.config, workdir=workdir,
+                                         name="reference")
+            worker = Worker(workdir=workdir, config=self.config, deny_paths=deny_paths(self.config))
+            self._runner = TaskRunner(submission, worker, self.config)
+        return self._runner
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.worker.close()
+            self._runner = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+
+def resolve_device(config: Config) -> str:
+    if config.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return config.device
+
+
+def _file_hash(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return "missing"
+
+
+def _tasks_hash() -> str:
+    """Changing a task's code changes what it computes, so it invalidates cached references."""
+    folder = Path(__file__).parent / "tasks"
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

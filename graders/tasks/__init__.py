@@ -1,0 +1,63 @@
+"""Named tasks the grader may ask of a student module inside the worker; plain data in, plain data out."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+TASKS: dict[str, Callable[..., Any]] = {}
+
+
+class InvalidOutput(Exception):
+    """Student code returned something of the wrong kind; the message says what was expected."""
+
+
+def task(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register a task under `name` (e.g. "regression.fit")."""
+
+    def register(func: Callable[..., Any]) -> Callable[..., Any]:
+        TASKS[name] = func
+        return func
+
+    return register
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every generator a task may touch, so its outcome depends only on its inputs."""
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def need(module: Any, name: str) -> Any:
+    """A name the student must define; its absence is reported by name."""
+    value = getattr(module, name, None)
+    if value is None:
+        raise InvalidOutput(f"{module.__name__}.py defines no {name}; keep the name from the assignment")
+    return value
+
+
+def floats(values: Any, what: str) -> list[float]:
+    """A list of numbers from student code (tensors of one element accepted), or InvalidOutput."""
+    if not isinstance(values, (list, tuple)):
+        raise InvalidOutput(f"{what} must return a list of floats, got {type(values).__name__}")
+    try:
+        return [float(v) for v in values]
+    except (TypeError, ValueError, RuntimeError):
+        raise InvalidOutput(f"{what} must return a list of floats (one per epoch)") from None
+
+
+def tensor(value: Any, what: str) -> Any:
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise InvalidOutput(f"{what} must return a torch.Tensor, got {type(value).__name__}")
+    return value
+
+
+# Importing the task modules registers their tasks.
+from graders.tasks import regression  # noqa: E402,F401

@@ -1,0 +1,1 @@
+"""The isolated side of grading: a separate, limited process that runs student code."""

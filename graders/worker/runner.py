@@ -1,0 +1,120 @@
+"""The worker's side: lock down, import torch once, then run named tasks on student modules on request."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[1])
+    # Locking down comes before torch or any student code is imported (see docs/sandbox.md).
+    from graders.worker import sandbox
+
+    limits = spec["limits"]
+    protections = sandbox.lock_down(
+        workdir=spec["workdir"],
+        deny_paths=spec["deny_paths"],
+        memory_mb=limits["memory_mb"],
+        cpu_s=limits["cpu_s"],
+        processes=limits["processes"],
+        file_size_mb=limits["file_size_mb"],
+        open_files=limits["open_files"],
+    )
+    environment = _setup_torch(spec)
+    from graders import tasks
+    from graders.worker.protocol import read_message, write_message
+
+    protections.append(sandbox.install_audit_hook(deny_paths=spec["deny_paths"]))
+    responses = os.fdopen(spec["response_fd"], "wb")
+    write_message(responses, {"ready": True, "environment": environment,
+                              "protections": [dataclasses.asdict(p) for p in protections]})
+    modules: dict[str, ModuleType | BaseException] = {}
+    while True:
+        request = read_message(spec["request_fd"], deadline=float("inf"), max_bytes=1 << 34)
+        if request.get("stop"):
+            return 0
+        write_message(responses, _handle(request, modules, tasks.TASKS, environment))
+
+
+def _setup_torch(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    device = spec["device"]
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return {"torch_version": str(torch.__version__), "device": device, "threads": torch.get_num_threads()}
+
+
+def _handle(request: dict[str, Any], modules: dict, registry: dict, environment: dict) -> dict[str, Any]:
+    task = registry.get(request["task"])
+    if task is None:
+        return _error("grader", f"unknown task {request['task']!r}")
+    try:
+        module = _import(request["module"], modules)
+        value = task(module, device=environment["device"], **request["args"])
+        return {"ok": True, "value": value}
+    except Exception as exc:  # student code raised: report it as data, never crash the worker
+        return _error(*_describe(exc, request["module"]))
+
+
+def _import(path: str, modules: dict[str, ModuleType | BaseException]) -> ModuleType:
+    """Import a student module once; a failed import is remembered and re-raised for each task."""
+    if path not in modules:
+        try:
+            modules[path] = _load(Path(path))
+        except Exception as exc:
+            modules[path] = exc
+    cached = modules[path]
+    if isinstance(cached, BaseException):
+        raise cached
+    return cached
+
+
+def _load(path: Path) -> ModuleType:
+    # The submission's folder goes last, so a student's torch.py can never shadow the real torch.
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path.name}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _describe(exc: BaseException, module_path: str) -> tuple[str, str]:
+    """Name the exception and the student's line it came from, without a traceback."""
+    from graders.tasks import InvalidOutput
+
+    if isinstance(exc, InvalidOutput):
+        return "invalid", str(exc)
+    name = Path(module_path).name
+    where = ""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename.endswith(name):
+            where = f" in {frame.name}() at {name} line {frame.lineno}"
+            break
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        where = f" at {name} line {exc.lineno}"
+    kind = "not_implemented" if isinstance(exc, NotImplementedError) else "error"
+    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    return kind, f"{type(exc).__name__}{where}" + (f": {text}" if text else "")
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"ok": False, "error": {"kind": kind, "message": message}}

@@ -1,0 +1,386 @@
+"""Lock the worker process down before it runs student code: namespaces, an unprivileged uid, rlimits, an audit hook."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import json
+import os
+import resource
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+CAP_SYS_ADMIN = 21
+MB = 1 << 20
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
+
+
+@dataclass(frozen=True)
+class Protection:
+    """One protection and whether it is in force; `detail` says how, or why not."""
+
+    name: str  # network, filesystem, user, memory, cpu_time, processes, file_size, open_files, audit_hook
+    active: bool
+    detail: str
+
+
+def _off(name: str, why: str) -> Protection:
+    return Protection(name, False, f"not in force: {why}")
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)  # dlopen(NULL): libc is already loaded, no find_library subprocess
+
+
+def _check(ret: int, what: str) -> None:
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what} failed: {errno.errorcode.get(err, err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    args = [None if s is None else os.fsencode(s) for s in (source, target, fstype, data)]
+    _check(_libc().mount(args[0], args[1], args[2], ctypes.c_ulong(flags), args[3]), f"mount on {target}")
+
+
+def _unshare(flag: int, what: str) -> None:
+    _check(_libc().unshare(flag), f"unshare({what})")
+
+
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def _outermost(paths: Sequence[str]) -> list[str]:
+    """Existing, absolute, symlink-free paths; one inside another is dropped, the outer mount hides it."""
+    kept: list[str] = []
+    for path in sorted({os.path.realpath(p) for p in paths if os.path.lexists(p)}, key=len):
+        if not any(_under(path, k) for k in kept):
+            kept.append(path)
+    return kept
+
+
+def _status(field: str) -> str:
+    with open("/proc/self/status") as f:
+        return next(line.split(":", 1)[1].strip() for line in f if line.startswith(field + ":"))
+
+
+def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s: int, processes: int,
+              file_size_mb: int, open_files: int, allow_network: bool = False, uid: int = 65534,
+              read_paths: Sequence[str] = ()) -> list[Protection]:
+    """Confine this process for good; call it first, before any thread starts (importing torch starts some).
+
+    Relative paths are taken from the current directory. `uid` is the unprivileged uid (and gid) a root worker
+    drops to: give each parallel worker its own, since RLIMIT_NPROC and signals are per uid. `read_paths` are
+    extra directories the worker must still read after the drop (a data folder, TORCH_HOME).
+    """
+    if _status("Threads") != "1":  # unshare(CLONE_NEWUSER/CLONE_NEWNS) refuse a multi-threaded caller
+        raise RuntimeError("lock_down must run before any thread starts (importing torch starts some)")
+    workdir = os.path.realpath(workdir)
+    needed = _needed_paths(workdir, read_paths)
+    hidden = _outermost(deny_paths)
+    for path in hidden:
+        clash = next((n for n in needed if _under(n, path)), None)
+        if clash:
+            raise ValueError(f"deny path {path} contains {clash}, which the worker needs")
+    privileged = bool(int(_status("CapEff"), 16) >> CAP_SYS_ADMIN & 1)
+    userns = None if privileged else _enter_user_namespace()
+    where = "" if privileged else " in a user namespace"
+    protections = [_network(allow_network, where, userns)]
+    filesystem, private = _filesystem(hidden, where, userns)
+    protections += [filesystem, _become(uid, workdir, needed, private)]
+    protections += _limits(memory_mb, cpu_s, processes, file_size_mb, open_files)
+    os.chdir(workdir)
+    os.environ.update(HOME=workdir, TMPDIR=workdir)
+    os.umask(0o077)  # what the student writes stays private to its uid
+    return protections
+
+
+def _needed_paths(workdir: str, read_paths: Sequence[str]) -> list[str]:
+    """What the worker still reads after locking down: its workdir, the interpreter, this package."""
+    paths = [workdir, sys.prefix, sys.base_prefix, PACKAGE_ROOT, *sys.path, *read_paths]
+    return list(dict.fromkeys(os.path.realpath(p) for p in paths if p and os.path.isdir(p)))
+
+
+def _enter_user_namespace() -> str | None:
+    """Without CAP_SYS_ADMIN, a user namespace of our own grants it for new namespaces; None or why not."""
+    uid, gid = os.getuid(), os.getgid()
+    try:
+        _unshare(CLONE_NEWUSER, "CLONE_NEWUSER")
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _network(allow: bool, where: str, userns: str | None) -> Protection:
+    if allow:
+        return _off("network", "network allowed by the configuration")
+    try:
+        _unshare(CLONE_NEWNET, "CLONE_NEWNET")
+    except OSError as exc:
+        return _off("network", _why(exc, userns))
+    names = ", ".join(name for _, name in socket.if_nameindex())
+    return Protection("network", True, f"new network namespace{where}: interfaces {names or 'none'}, all down")
+
+
+def _why(exc: OSError, userns: str | None) -> str:
+    extra = f"; no user namespace either: {userns}" if userns else ""
+    return f"{exc.strerror}{' (not root)' if os.geteuid() else ''}{extra}"
+
+
+def _filesystem(hidden: list[str], where: str, userns: str | None) -> tuple[Protection, bool]:
+    """Cover each denied path with an empty read-only mount in a private mount namespace."""
+    try:
+        _unshare(CLONE_NEWNS, "CLONE_NEWNS")
+        # Without this, mounts under shared "/" would propagate back to the grader's namespace.
+        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    except OSError as exc:
+        return _off("filesystem", _why(exc, userns)), False
+    try:
+        for path in hidden:
+            if os.path.isdir(path):
+                _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
+            else:  # a file: an empty one reads in its place
+                _mount("/dev/null", path, None, MS_BIND)
+    except OSError as exc:
+        return _off("filesystem", f"{exc.strerror}"), True
+    covered = ", ".join(hidden) or "nothing to cover"
+    return Protection("filesystem", True, f"private mount namespace{where}; emptied read-only: {covered}"), True
+
+
+def _become(uid: int, workdir: str, needed: list[str], private: bool) -> Protection:
+    """Drop to `uid` so the student cannot undo the namespaces nor write the grader's files."""
+    _check(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")  # setuid binaries: no
+    if os.geteuid() != 0:
+        _drop_capabilities()  # our user namespace gave us all of them: enough to umount the covers
+        return _off("user", f"not root: runs as the grader's uid {os.getuid()}; capabilities dropped")
+    try:
+        _chown_tree(workdir, uid)
+        os.setgroups([])
+        bridged = _bridge(needed) if private else []
+        blocked = _unreadable_as(uid, needed + [os.__file__])
+    except OSError as exc:
+        blocked = exc.strerror or str(exc)
+    if blocked:
+        _drop_capabilities()
+        return _off("user", f"kept uid 0 without capabilities: {blocked} for uid {uid}")
+    os.setgid(uid)  # as root these set the real, effective and saved ids: no way back
+    os.setuid(uid)
+    via = f"; reachable through covers on {', '.join(bridged)}" if bridged else ""
+    return Protection("user", True, f"uid {uid}, gid {uid}, no groups, no_new_privs; owns the workdir{via}")
+
+
+def _chown_tree(top: str, uid: int) -> None:
+    # fwalk and dir_fd: a symlink left by an earlier worker (same workdir after a restart) is never followed
+    for _, dirs, files, dir_fd in os.fwalk(top):
+        for name in dirs + files:
+            info = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if stat.S_ISDIR(info.st_mode) or info.st_nlink == 1:  # a hard link may be a file outside too
+                os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
+    os.chown(top, uid, uid)
+    os.chmod(top, 0o700)
+
+
+def _blocking_ancestor(path: str) -> str | None:
+    """The highest directory above `path` that others cannot traverse (like /root, mode 700), if any."""
+    parts = path.strip("/").split("/")
+    for i in range(1, len(parts)):
+        ancestor = "/" + "/".join(parts[:i])
+        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
+            return ancestor
+    return None
+
+
+def _bridge(needed: list[str]) -> list[str]:
+    """Make needed paths reachable: cover each blocking ancestor with a root-owned 0755 tmpfs, bind them back.
+
+    E.g. pyenv puts the interpreter under /root (mode 700); the cover also hides the rest of /root.
+    """
+    covers: dict[str, list[str]] = {}
+    for path in needed:
+        ancestor = _blocking_ancestor(path)
+        if ancestor:
+            covers.setdefault(ancestor, []).append(path)
+    old_umask = os.umask(0o022)
+    try:
+        for ancestor, paths in covers.items():
+            keep = [p for p in paths if not any(q != p and _under(p, q) for q in paths)]
+            fds = [os.open(p, os.O_PATH) for p in keep]  # handles that survive the cover
+            _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
+            for path, fd in zip(keep, fds, strict=True):
+                os.makedirs(path, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)  # MS_REC keeps the deny covers
+                os.close(fd)
+    finally:
+        os.umask(old_umask)
+    return list(covers)
+
+
+def _unreadable_as(uid: int, paths: list[str]) -> str | None:
+    """Read the paths under the kernel's own checks as `uid` (effective ids only), then return to root."""
+    try:
+        os.setegid(uid)
+        os.seteuid(uid)
+        for path in paths:
+            try:
+                os.listdir(path) if os.path.isdir(path) else open(path, "rb").close()
+            except OSError as exc:
+                return f"{path} is not readable ({exc.strerror})"
+        return None
+    finally:
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def _drop_capabilities() -> None:
+    """Clear every capability of this (only) thread, and the bounding set so exec cannot restore them."""
+    for cap in range(64):
+        _libc().prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # fails harmlessly past the last cap or without CAP_SETPCAP
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, the calling thread
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable for two 32-bit words: all zero
+    _check(_libc().capset(header, data), "capset")
+
+
+def _limits(memory_mb: int, cpu_s: int, processes: int, file_size_mb: int, open_files: int) -> list[Protection]:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write then fails with EFBIG, not a dead worker
+    _lower(resource.RLIMIT_CORE, 0)
+    return [
+        _rlimit("memory", resource.RLIMIT_DATA, memory_mb * MB, MB, "MB of heap and private mappings"),
+        _rlimit("cpu_time", resource.RLIMIT_CPU, cpu_s, 1, "CPU s, all threads: SIGXCPU, SIGKILL 1 s later", 1),
+        _processes(processes),
+        _rlimit("file_size", resource.RLIMIT_FSIZE, file_size_mb * MB, MB, "MB per written file (EFBIG)"),
+        _rlimit("open_files", resource.RLIMIT_NOFILE, open_files, 1, "open file descriptors"),
+    ]
+
+
+def _lower(which: int, soft: int, extra_hard: int = 0) -> int:
+    """Set a limit, never above the current hard one; returns the soft limit now in force."""
+    _, hard = resource.getrlimit(which)
+    clamp = (lambda v: v) if hard == resource.RLIM_INFINITY else (lambda v: min(v, hard))
+    resource.setrlimit(which, (clamp(soft), clamp(soft + extra_hard)))
+    return clamp(soft)
+
+
+def _rlimit(name: str, which: int, value: int, unit: int, what: str, extra_hard: int = 0) -> Protection:
+    try:
+        return Protection(name, True, f"{_lower(which, value, extra_hard) // unit} {what}")
+    except (OSError, ValueError) as exc:
+        return _off(name, f"setrlimit failed: {exc}")
+
+
+def _processes(processes: int) -> Protection:
+    uid = os.getuid()
+    # RLIMIT_NPROC counts every task (threads too) the uid runs, so leave room for those already running.
+    already = _tasks_of(uid)
+    try:
+        limit = _lower(resource.RLIMIT_NPROC, already + processes)
+    except (OSError, ValueError) as exc:
+        return _off("processes", f"setrlimit failed: {exc}")
+    if uid == 0:
+        return _off("processes", "the kernel exempts uid 0 from RLIMIT_NPROC")
+    return Protection("processes", True, f"{limit} tasks (threads count) for uid {uid}, {already} already running")
+
+
+def _tasks_of(uid: int) -> int:
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                fields = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue  # it ended meanwhile
+        if int(fields["Uid"].split()[0]) == uid:
+            total += int(fields["Threads"])
+    return total
+
+
+_PATH_ARGS = {"open": (0,), "os.listdir": (0,), "os.scandir": (0,), "os.chdir": (0,), "os.mkdir": (0,),
+              "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.link": (0, 1), "os.symlink": (0, 1),
+              "os.truncate": (0,), "os.chmod": (0,), "os.chown": (0,), "os.utime": (0,)}
+_FORBIDDEN = {"subprocess.Popen", "os.system", "os.exec", "os.fork", "os.forkpty", "os.posix_spawn",
+              "os.spawn", "pty.spawn", "os.killpg", "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle",
+              "ctypes.call_function"}
+_NETWORK = {"socket.connect", "socket.bind", "socket.sendto"}  # AF_UNIX too: paths reach host daemons
+
+
+def install_audit_hook(*, deny_paths: Sequence[str], allow_network: bool = False) -> Protection:
+    """A second layer, for good: PermissionError on denied paths, new processes, ctypes, network.
+
+    Install it after torch is imported (torch loads libraries through ctypes) and before student code.
+    """
+    prefixes = tuple(os.path.realpath(p).rstrip("/") + "/" for p in deny_paths)
+    forbidden = frozenset(_FORBIDDEN if allow_network else _FORBIDDEN | _NETWORK)
+    me = os.getpid()
+
+    def denied(path: object) -> bool:
+        try:
+            real = os.path.realpath(os.fsdecode(path)) + "/"  # type: ignore[arg-type]
+        except TypeError:
+            return False  # a descriptor (or None): the OS layer decides
+        if real.startswith(prefixes):
+            return True
+        pid = real[6:].split("/", 1)[0] if real.startswith("/proc/") else ""
+        return pid.isdigit() and int(pid) != me  # another process: its root, cwd, fds, environ
+
+    def hook(event: str, args: tuple) -> None:
+        positions = _PATH_ARGS.get(event)
+        if positions is not None:
+            for i in positions:
+                if i < len(args) and denied(args[i]):
+                    raise PermissionError(f"sandbox: {event} on {args[i]!r} is not allowed")
+        elif event in forbidden or (event == "socket.sendmsg" and "socket.sendto" in forbidden and args[1]):
+            raise PermissionError(f"sandbox: {event} is not allowed")
+        elif event == "os.kill" and args[0] != me:
+            raise PermissionError("sandbox: signalling other processes is not allowed")
+
+    sys.addaudithook(hook)
+    net = "network calls, " if not allow_network else ""
+    return Protection("audit_hook", True, f"blocks new processes, ctypes, {net}signals to others, other processes'"
+                      f" /proc and {len(prefixes)} denied path(s)")
+
+
+_PROBE = """
+import dataclasses, importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("sandbox_probe", sys.argv[1])
+sandbox = sys.modules["sandbox_probe"] = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sandbox)
+args = json.loads(sys.argv[2])
+found = sandbox.lock_down(**args)
+found.append(sandbox.install_audit_hook(deny_paths=args["deny_paths"]))
+print(json.dumps([dataclasses.asdict(p) for p in found]))
+"""
+
+
+def available() -> list[Protection]:
+    """What lock_down and install_audit_hook put in force on this machine, tried in a throwaway child."""
+    with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as tmp:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the dropped uid must reach the workdir inside
+        workdir, denied = os.path.join(tmp, "work"), os.path.join(tmp, "denied")
+        os.mkdir(workdir)
+        os.mkdir(denied)
+        args = dict(workdir=workdir, deny_paths=[denied], memory_mb=4096, cpu_s=60, processes=64,
+                    file_size_mb=64, open_files=256)
+        try:
+            proc = subprocess.run([sys.executable, "-I", "-c", _PROBE, os.path.realpath(__file__), json.dumps(args)],
+                                  capture_output=True, text=True, timeout=60, start_new_session=True, check=True)
+            return [Protection(**p) for p in json.loads(proc.stdout)]
+        except (subprocess.SubprocessError, ValueError, OSError) as exc:
+            why = getattr(exc, "stderr", None) or str(exc)
+            names = ("network", "filesystem", "user", "memory", "cpu_time", "processes", "file_size",
+                     "open_files", "audit_hook")
+            return [_off(name, f"probe failed: {why.strip()[-300:]}") for name in names]

@@ -1,0 +1,86 @@
+"""grading.yaml loading: the real course file, and each kind of mistake named with file and line."""
+
+from pathlib import Path
+
+import pytest
+
+from graders.config import Config, load_config
+from graders.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+MINIMAL = """\
+course: Test
+topics:
+  linear_regression:
+    folder: 01_linear_regression
+    module: linear_regression.py
+    checks:
+      model_structure: {points: 1}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "grading.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_course_config_loads():
+    config = load_config(ROOT / "grading.yaml")
+    assert isinstance(config, Config)
+    assert config.root == ROOT
+    topic = config.topic("linear_regression")
+    assert topic.checks["fit_quality"].threshold == pytest.approx(1.1)
+    assert config.limits.memory_mb > 0
+
+
+def test_defaults_fill_missing_keys(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.seed == 0 and config.device == "cpu"
+    assert config.topics["linear_regression"].checks["model_structure"].visibility == "visible"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (MINIMAL + "colour: red\n", 8, ["colour", "unknown key", "allowed", "topics"]),
+        (MINIMAL.replace("course: Test", "seed: many"), 1, ["seed", "expected an integer", "'many'"]),
+        (MINIMAL + "device: tpu\n", 8, ["device", "'tpu' is not allowed", "auto, cpu, cuda"]),
+        (MINIMAL.replace("{points: 1}", "{points: 1, visibility: secret}"), 7, ["visibility", "after_due_date"]),
+        (MINIMAL.replace("{points: 1}", "{}"), 7, ["points", "required key is missing"]),
+        (MINIMAL.replace("    module: linear_regression.py\n", ""), 4, ["module", "required"]),
+        ("course: [unclosed\n", 2, ["invalid YAML"]),
+    ],
+)
+def test_mistakes_name_file_line_and_allowed_values(tmp_path, text, line, words):
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'grading.yaml'}:{line}:"), message
+    for word in words:
+        assert word in message
+    assert "\n" not in message
+
+
+def test_no_topics_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="no topics"):
+        load_config(write(tmp_path, "course: Empty\n"))
+
+
+def test_missing_file_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="not found; run from the course folder"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_unknown_topic_lists_topics():
+    config = load_config(ROOT / "grading.yaml")
+    with pytest.raises(ConfigError, match="topics are: linear_regression"):
+        config.topic("quantum")
+
+
+def test_digest_ignores_presentation_but_not_budgets(tmp_path):
+    a = load_config(write(tmp_path, MINIMAL))
+    b = load_config(write(tmp_path, MINIMAL.replace("course: Test", "course: Other")))
+    c = load_config(write(tmp_path, MINIMAL + "seed: 3\n"))
+    assert a.digest() == b.digest() != c.digest()
