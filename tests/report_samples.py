@@ -10,7 +10,15 @@ from graders.results import CheckResult, Environment, SubmissionResult, TopicRes
 GOLDENS = Path(__file__).parent / "goldens" / "reports"
 
 # Strings that exist only inside hidden checks: no student-facing output may contain them.
-HIDDEN_SECRETS = ("SECRET-hidden-message", "SECRET-hidden-hint", "SECRET-hidden-description", "0.9731", "0.4217")
+HIDDEN_SECRETS = (
+    "SECRET-hidden-message",
+    "SECRET-hidden-hint",
+    "SECRET-hidden-description",
+    "0.9731",
+    "0.4217",  # measured and threshold of the failed hidden check
+    "3e-09",
+    "1e-06",  # measured and threshold of the passed hidden check
+)
 # The deferred check without show_threshold: its threshold and message stay out of student files.
 DEFERRED_SECRETS = ("SECRET-deferred-message", "0.8642")
 
@@ -33,8 +41,13 @@ def environment() -> Environment:
 
 def _check(topic: str, name: str, max_points: float, passed: bool, message: str, **extra) -> CheckResult:
     return CheckResult(
-        topic=topic, name=name, points=max_points if passed else extra.pop("points", 0.0),
-        max_points=max_points, passed=passed, message=message, **extra,
+        topic=topic,
+        name=name,
+        points=max_points if passed else extra.pop("points", 0.0),
+        max_points=max_points,
+        passed=passed,
+        message=message,
+        **extra,
     )
 
 
@@ -44,13 +57,43 @@ def tensors_topic() -> TopicResult:
         name=t,
         title="Tensors and autograd",
         checks=[
-            _check(t, "normalize shape", 1.0, True, "returns (B, 784) float32", description="normalize() keeps the batch"),
-            _check(t, "normalize values", 2.0, False, "mean 0.13 should be near 0",
-                   hint="Subtract the mean before dividing by the std.", measured=0.1307, threshold=0.01, points=0.5),
-            _check(t, "gradient matches reference", 2.0, True, "max abs difference 3e-09",
-                   visibility="hidden", public=False, measured=3e-9, threshold=1e-6),
-            _check(t, "dtype preserved", 1.0, False, "SECRET-deferred-message: float64 in, float32 out",
-                   visibility="after_due_date", public=False, show_threshold=False, measured=0.5, threshold=0.8642),
+            _check(
+                t, "normalize shape", 1.0, True, "returns (B, 784) float32", description="normalize() keeps the batch"
+            ),
+            _check(
+                t,
+                "normalize values",
+                2.0,
+                False,
+                "mean 0.13 should be near 0",
+                hint="Subtract the mean before dividing by the std.",
+                measured=0.1307,
+                threshold=0.01,
+                points=0.5,
+            ),
+            _check(
+                t,
+                "gradient matches reference",
+                2.0,
+                True,
+                "max abs difference 3e-09",
+                visibility="hidden",
+                public=False,
+                measured=3e-9,
+                threshold=1e-6,
+            ),
+            _check(
+                t,
+                "dtype preserved",
+                1.0,
+                False,
+                "SECRET-deferred-message: float64 in, float32 out",
+                visibility="after_due_date",
+                public=False,
+                show_threshold=False,
+                measured=0.5,
+                threshold=0.8642,
+            ),
         ],
         data_sources=["toy data (seeded)"],
         notes=["notebook cell 7 skipped: it calls plt.show()"],
@@ -65,13 +108,41 @@ def mlp_topic() -> TopicResult:
         title="A multilayer perceptron on MNIST",
         checks=[
             _check(t, "forward shape", 1.0, True, "(64, 10) as expected"),
-            _check(t, "loss decreases", 2.0, True, "final loss 0.31 vs reference 0.29",
-                   visibility="after_published", measured=0.31, threshold=0.35),
-            _check(t, "accuracy", 3.0, False, "SECRET-hidden-message: accuracy 0.4217 < 0.9731",
-                   visibility="hidden", public=False, hint="SECRET-hidden-hint", description="SECRET-hidden-description",
-                   measured=0.4217, threshold=0.9731, duration_s=4.5),
-            _check(t, "training time", 1.0, False, "3.2x the reference time",
-                   hint="Move .to(device) out of the training loop.", measured=3.2, threshold=2.0, duration_s=2.0),
+            _check(
+                t,
+                "loss decreases",
+                2.0,
+                True,
+                "final loss 0.31 vs reference 0.29",
+                visibility="after_published",
+                measured=0.31,
+                threshold=0.35,
+            ),
+            _check(
+                t,
+                "accuracy",
+                3.0,
+                False,
+                "SECRET-hidden-message: accuracy 0.4217 < 0.9731",
+                visibility="hidden",
+                public=False,
+                hint="SECRET-hidden-hint",
+                description="SECRET-hidden-description",
+                measured=0.4217,
+                threshold=0.9731,
+                duration_s=4.5,
+            ),
+            _check(
+                t,
+                "training time",
+                1.0,
+                False,
+                "3.2x the reference time",
+                hint="Move .to(device) out of the training loop.",
+                measured=3.2,
+                threshold=2.0,
+                duration_s=2.0,
+            ),
         ],
         data_sources=["MNIST (built-in stand-in: 512 synthetic digits)"],
         artifacts={
@@ -107,8 +178,12 @@ def sample_batch() -> list[SubmissionResult]:
         check.passed, check.points = True, check.max_points
     bob.duration_s, bob.notes = 8.0, []
     carol = SubmissionResult(
-        submission="carol_hw1.zip", source="submissions/carol_hw1.zip", environment=environment(),
-        status="failed to load", reason="SyntaxError in hw1.py line 12", duration_s=0.5,
+        submission="carol_hw1.zip",
+        source="submissions/carol_hw1.zip",
+        environment=environment(),
+        status="failed to load",
+        reason="SyntaxError in hw1.py line 12",
+        duration_s=0.5,
     )
     dave = sample_result("dave_hw1.zip")
     for check in dave.checks():
@@ -125,7 +200,9 @@ def assert_golden(name: str, text: str, update: bool) -> None:
         path.write_text(text, encoding="utf-8")
         return
     assert path.exists(), f"no golden {path}; run pytest with --update-goldens and review it"
-    assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden; see git diff after --update-goldens"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"{name} differs from its golden; see git diff after --update-goldens"
+    )
 
 
 def strip_images(html: str) -> str:

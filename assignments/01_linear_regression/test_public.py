@@ -25,7 +25,8 @@ def test_loss_decreases(submission, topic, expect, artifacts):
     run = regression.fit(submission, topic)
     expect(checks.losses(run["losses"], epochs=int(topic.budget["epochs"])))
     artifacts.setdefault("loss_curve", {})["student"] = run["losses"]
-    expect(checks.loss_decreases(run["losses"], window=10, ratio=topic.threshold("loss_decreases")))
+    outcome = checks.loss_decreases(run["losses"], window=10, ratio=topic.threshold("loss_decreases"))
+    expect(regression.hinted(outcome, run))
 
 
 def test_predict_no_grad(submission, topic, expect):

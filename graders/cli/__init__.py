@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import pkgutil
 
 import click
-
-# Each verb lives in graders/cli/<name>.py and defines a click command named like the module.
-VERBS = ("check", "submission", "report")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,6 +14,8 @@ def main() -> None:
     """Grade PyTorch course submissions in an isolated worker, against the reference solution."""
 
 
-for _verb in VERBS:
-    _module = importlib.import_module(f"graders.cli.{_verb}")
-    main.add_command(getattr(_module, _verb))
+# Each verb lives in graders/cli/<verb>.py and defines a click command named like the module.
+for _info in pkgutil.iter_modules(__path__):
+    if not _info.name.startswith("_"):
+        _module = importlib.import_module(f"{__name__}.{_info.name}")
+        main.add_command(getattr(_module, _info.name.replace("-", "_")))

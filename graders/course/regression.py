@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -59,3 +59,24 @@ def valid_run(run: Any, topic: TopicContext) -> checks.Outcome:
         return outcome
     n_eval = int(topic.budget["n_eval"])
     return checks.tensor(run.get("predictions"), name="predict()", shape=(n_eval, 1), dtype=torch.float32)
+
+
+def diagnose(run: Any) -> str:
+    """Name the likely bug behind a bad fit from what the worker observed during training."""
+    if not isinstance(run, dict):
+        return ""
+    losses = run.get("losses") if isinstance(run.get("losses"), list) else []
+    accumulated = run.get("accumulated_steps")
+    if isinstance(accumulated, int) and accumulated > 0:
+        return "gradients accumulated from one step to the next: call optimizer.zero_grad() every epoch"
+    if len(losses) > 1 and max(losses) - min(losses) < 1e-12:
+        return "the loss never changed: call optimizer.step() after loss.backward(), on model.parameters()"
+    if len(losses) > 1 and losses[-1] > losses[0]:
+        return "the loss grew during training: check the loss function, the learning rate and the update"
+    return ""
+
+
+def hinted(outcome: checks.Outcome, run: Any) -> checks.Outcome:
+    """A failed outcome carries the diagnosis of the run as its hint."""
+    hint = diagnose(run)
+    return outcome if outcome.passed or not hint else replace(outcome, hint=hint)

@@ -17,6 +17,10 @@ CHECKPOINTS = {"alexnet": "alexnet-owt-7be5be79.pth", "vgg16": "vgg16-397923af.p
 _BUILDERS = {"alexnet": torchvision.models.alexnet, "vgg16": torchvision.models.vgg16}
 # torch.hub's convention: the hex digits after the last dash are the start of the file's sha256.
 _HASH_IN_NAME = re.compile(r"-([0-9a-f]{6,})\.[^.-]+$")
+# Gain of the last conv layer in the stand-ins: He init alone hands the head dense features with an
+# RMS of 2.6 (AlexNet) or 1.1 (VGG16) on normalised images, and the course's learning rates then
+# diverge; scaled, the features reach the head at an RMS of about 0.2.
+_FEATURE_GAIN = {"alexnet": 0.08, "vgg16": 0.2}
 
 
 def _checkpoint_name(arch: str) -> str:
@@ -85,4 +89,6 @@ def standin_state_dict(arch: str, *, seed: int) -> dict[str, Tensor]:
             state[key] = torch.empty(meta.shape).uniform_(-bound, bound, generator=g)
         else:
             state[key] = torch.zeros(meta.shape)
+    last_conv = [key for key, value in state.items() if key.startswith("features.") and value.dim() == 4][-1]
+    state[last_conv] *= _FEATURE_GAIN[arch]
     return state

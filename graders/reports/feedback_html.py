@@ -46,10 +46,14 @@ def _overview(result: SubmissionResult, audience: str) -> list[str]:
     score = f"Score: {dc.points(earned)} / {dc.points_label(possible)}"
     lines = [f'<p class="score"><strong>{score}</strong>']
     if hidden:
-        lines.append(f"from the checks below; {dc.count(hidden, 'hidden check')} worth {dc.points_label(worth)} not shown.")
+        lines.append(
+            f"from the checks below; {dc.count(hidden, 'hidden check')} worth {dc.points_label(worth)} not shown."
+        )
     lines.append("</p>")
     if result.status != "graded":
-        lines.append(f'<p class="alert"><strong>Not graded ({escape(result.status)}):</strong> {escape(result.reason)}</p>')
+        lines.append(
+            f'<p class="alert"><strong>Not graded ({escape(result.status)}):</strong> {escape(result.reason)}</p>'
+        )
     return lines + _list("Notes", result.notes)
 
 
@@ -60,14 +64,18 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
         f"<h2>{index}. {escape(topic.title)} — {dc.points(earned)} / {dc.points_label(possible)}</h2>",
     ]
     if topic.status != "graded":
-        lines.append(f'<p class="alert"><strong>Not graded ({escape(topic.status)}):</strong> {escape(topic.reason)}</p>')
+        lines.append(
+            f'<p class="alert"><strong>Not graded ({escape(topic.status)}):</strong> {escape(topic.reason)}</p>'
+        )
     rows = dc.listed_checks(index, topic, audience)
     if rows:
         lines += _table(rows, audience)
     concealed = dc.concealed_checks(topic, audience)
     if concealed:
         worth = dc.points_label(sum(c.max_points for c in concealed))
-        lines.append(f'<p class="concealed">Also {dc.count(len(concealed), "hidden check")} worth {worth}, not shown here.</p>')
+        lines.append(
+            f'<p class="concealed">Also {dc.count(len(concealed), "hidden check")} worth {worth}, not shown here.</p>'
+        )
     lines += _details(rows)
     if topic.data_sources:
         lines.append(f'<p class="data"><strong>Data:</strong> {escape(", ".join(topic.data_sources))}</p>')
@@ -85,13 +93,15 @@ def _table(rows: list[tuple[str, CheckResult, dc.Disclosure]], audience: str) ->
         if audience == "instructor" and check.visibility != "visible":
             name += f" <em>({escape(check.visibility)})</em>"  # instructors see what students cannot
         cells = [
-            number, name, "passed" if check.passed else "failed",
+            number,
+            name,
+            "passed" if check.passed else "failed",
             f"{dc.points(check.points)} / {dc.points(check.max_points)}",
             dc.figure(check.measured) if seen.details else "",
             dc.figure(check.threshold) if seen.threshold else "",
         ]
         status = "passed" if check.passed else "failed"
-        tds = "".join(f'<td class="{cls}">{cell}</td>' for cls, cell in zip(_COLUMNS, cells))
+        tds = "".join(f'<td class="{cls}">{cell}</td>' for cls, cell in zip(_COLUMNS, cells, strict=True))
         lines.append(f'<tr class="{status}">{tds}</tr>')
     return lines + ["</tbody>", "</table>"]
 
@@ -128,17 +138,29 @@ def _plots(topic: TopicResult) -> list[str]:
 
 def _environment(result: SubmissionResult) -> list[str]:
     env = result.environment
-    facts = (f"torch {env.torch_version} on {env.device}, {env.threads} threads, seed {env.seed}, "
-             f"Python {env.python}, {env.platform}, harness {env.harness_version}; "
-             f"graded in {dc.seconds(result.duration_s)}.")
-    protections = [f"{p.get('name', '?')}: {'on' if p.get('active') else 'OFF'} ({p.get('detail', '')})"
-                   for p in env.protections]
-    return ['<section class="environment">', "<h2>Environment</h2>", f"<p>{escape(facts)}</p>",
-            *_list("Protections", protections), "</section>"]
+    facts = (
+        f"torch {env.torch_version} on {env.device}, {env.threads} threads, seed {env.seed}, "
+        f"Python {env.python}, {env.platform}, harness {env.harness_version}; "
+        f"graded in {dc.seconds(result.duration_s)}."
+    )
+    protections = [
+        f"{p.get('name', '?')}: {'on' if p.get('active') else 'OFF'} ({p.get('detail', '')})" for p in env.protections
+    ]
+    return [
+        '<section class="environment">',
+        "<h2>Environment</h2>",
+        f"<p>{escape(facts)}</p>",
+        *_list("Protections", protections),
+        "</section>",
+    ]
 
 
 def _list(title: str, items: list[str]) -> list[str]:
     if not items:
         return []
-    return [f'<p class="{title.lower()}-title"><strong>{title}:</strong></p>', f'<ul class="{title.lower()}">',
-            *(f"<li>{escape(str(item))}</li>" for item in items), "</ul>"]
+    return [
+        f'<p class="{title.lower()}-title"><strong>{title}:</strong></p>',
+        f'<ul class="{title.lower()}">',
+        *(f"<li>{escape(str(item))}</li>" for item in items),
+        "</ul>",
+    ]

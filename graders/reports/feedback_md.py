@@ -21,7 +21,9 @@ def _overview(result: SubmissionResult, audience: str) -> list[str]:
     earned, possible, hidden, worth = dc.totals(result.topics, audience)
     lines = [f"**Score: {dc.points(earned)} / {dc.points_label(possible)}**"]
     if hidden:
-        lines[0] += f" from the checks below; {dc.count(hidden, 'hidden check')} worth {dc.points_label(worth)} not shown."
+        lines[0] += (
+            f" from the checks below; {dc.count(hidden, 'hidden check')} worth {dc.points_label(worth)} not shown."
+        )
     if result.status != "graded":
         lines += ["", f"> **Not graded ({result.status}):** {_inline(result.reason)}"]
     if result.notes:
@@ -80,12 +82,18 @@ def _details(rows: list[tuple[str, CheckResult, dc.Disclosure]]) -> list[str]:
 
 def _environment(result: SubmissionResult) -> list[str]:
     env = result.environment
-    lines = ["## Environment", "",
-             f"torch {env.torch_version} on {env.device}, {env.threads} threads, seed {env.seed}, "
-             f"Python {env.python}, {env.platform}, harness {env.harness_version}; "
-             f"graded in {dc.seconds(result.duration_s)}."]
-    lines += [f"- protection {_inline(p.get('name', '?'))}: {'on' if p.get('active') else 'OFF'}"
-              f" ({_inline(str(p.get('detail', '')))})" for p in env.protections]
+    lines = [
+        "## Environment",
+        "",
+        f"torch {env.torch_version} on {env.device}, {env.threads} threads, seed {env.seed}, "
+        f"Python {env.python}, {env.platform}, harness {env.harness_version}; "
+        f"graded in {dc.seconds(result.duration_s)}.",
+    ]
+    lines += [
+        f"- protection {_inline(p.get('name', '?'))}: {'on' if p.get('active') else 'OFF'}"
+        f" ({_inline(str(p.get('detail', '')))})"
+        for p in env.protections
+    ]
     return lines
 
 

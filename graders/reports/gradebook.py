@@ -32,10 +32,16 @@ def gradebook_csv(results: list[SubmissionResult]) -> str:
     maximum = dc.points(sum(columns.values()))
     for result in sorted(results, key=lambda r: r.submission):
         by_name = {topic.name: dc.points(topic.points) for topic in result.topics}
-        writer.writerow([
-            _safe(result.submission), *(by_name.get(name, "") for name in columns),
-            dc.points(result.points), maximum, result.status, _safe(_reason(result)),
-        ])
+        writer.writerow(
+            [
+                _safe(result.submission),
+                *(by_name.get(name, "") for name in columns),
+                dc.points(result.points),
+                maximum,
+                result.status,
+                _safe(_reason(result)),
+            ]
+        )
     return buffer.getvalue()
 
 

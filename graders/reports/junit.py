@@ -28,8 +28,12 @@ def junit(result: SubmissionResult, *, audience: str = "student") -> str:
 def _suite(index: int, topic: TopicResult, submission: str, audience: str) -> ET.Element:
     suite = ET.Element("testsuite", name=topic.name, time=_time(topic.duration_s))
     props = ET.SubElement(suite, "properties")
-    for name, value in (("title", topic.title), ("points", dc.points(topic.points)),
-                        ("max_points", dc.points(topic.max_points)), ("status", topic.status)):
+    for name, value in (
+        ("title", topic.title),
+        ("points", dc.points(topic.points)),
+        ("max_points", dc.points(topic.max_points)),
+        ("status", topic.status),
+    ):
         ET.SubElement(props, "property", name=name, value=value)
     classname = f"{submission}.{topic.name}"
     for number, check in dc.numbered(index, topic):
@@ -54,8 +58,9 @@ def _case(number: str, check: CheckResult, classname: str, audience: str) -> ET.
     ET.SubElement(props, "property", name="visibility", value=check.visibility)
     if not check.passed:
         lines = dc.detail_lines(check, seen)
-        failure = ET.SubElement(case, "failure", type="CheckFailed",
-                                message=check.message if seen.details else "check failed")
+        failure = ET.SubElement(
+            case, "failure", type="CheckFailed", message=check.message if seen.details else "check failed"
+        )
         failure.text = "\n".join(lines) if lines else None
     return case
 

@@ -13,8 +13,9 @@ from graders.results import SubmissionResult
 # gradebook's cell views, and `nbgrader export` sums them to the assignment total.
 
 
-def export_nbgrader(results: list[SubmissionResult], db_url: str, *, assignment: str,
-                    course_id: str = "default_course") -> list[str]:
+def export_nbgrader(
+    results: list[SubmissionResult], db_url: str, *, assignment: str, course_id: str = "default_course"
+) -> list[str]:
     """Create or update the assignment, its topics and checks, then each student's grades;
     running it again with newer results overwrites the autograded scores. Returns the student ids."""
     from nbgrader.api import Gradebook  # SQLAlchemy and nbgrader only load when exporting
@@ -69,8 +70,7 @@ def _declare(gradebook: Any, results: list[SubmissionResult], assignment: str) -
     for notebook, checks in cells.items():
         gradebook.update_or_create_notebook(notebook, assignment)
         for name, max_score in checks.items():
-            gradebook.update_or_create_grade_cell(name, notebook, assignment, max_score=max_score,
-                                                  cell_type="code")
+            gradebook.update_or_create_grade_cell(name, notebook, assignment, max_score=max_score, cell_type="code")
     return cells
 
 

@@ -46,10 +46,12 @@ def render_artifacts(artifacts: dict[str, Any]) -> list[Plot]:
 def loss_curve_png(data: dict[str, Sequence[float]]) -> bytes:
     fig = _figure(5.0, 3.2)
     ax = fig.add_subplot()
-    for name, style in (("student", "-o"), ("reference", "--s")):
+    for name, style, marker in (("student", "-", "o"), ("reference", "--", "s")):
         values = [float(v) for v in data.get(name) or []]
         if values:
-            ax.plot(range(1, len(values) + 1), values, style, markersize=3, label=name)
+            # Markers show single epochs on short runs and turn into a smear beyond ~30 points.
+            shown = marker if len(values) <= 30 else ""
+            ax.plot(range(1, len(values) + 1), values, style, marker=shown, markersize=3, label=name)
     if not ax.lines:
         raise ValueError("loss_curve has neither 'student' nor 'reference' values")
     from matplotlib.ticker import MaxNLocator
@@ -79,8 +81,15 @@ def confusion_matrix_png(data: dict[str, Any]) -> bytes:
     if len(labels) <= 12:  # counts stop being legible beyond this
         limit = matrix.max() / 2 if matrix.size else 0
         for (row, col), count in np.ndenumerate(matrix):
-            ax.text(col, row, f"{count:g}", ha="center", va="center",
-                    color="white" if count > limit else "black", fontsize=8)
+            ax.text(
+                col,
+                row,
+                f"{count:g}",
+                ha="center",
+                va="center",
+                color="white" if count > limit else "black",
+                fontsize=8,
+            )
     return _png(fig)
 
 
@@ -98,8 +107,9 @@ def misclassified_png(items: Sequence[dict[str, Any]]) -> bytes:
         if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
             raise ValueError(f"image {i} must be (H, W) or (H, W, 3), got {image.shape}")
         ax = fig.add_subplot(rows, cols, i)
-        ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255,
-                  interpolation="nearest")  # crisp pixels, as the model saw them
+        ax.imshow(
+            image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest"
+        )  # crisp pixels, as the model saw them
         ax.set_title(f"predicted {item['predicted']}\nlabel {item['label']}", fontsize=8)
         ax.axis("off")
     return _png(fig)

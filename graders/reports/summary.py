@@ -47,8 +47,10 @@ def _overview(results: list[SubmissionResult]) -> list[str]:
     graded = [r.points for r in results if r.status == "graded"]
     text = f"{dc.count(len(results), 'submission')}, {len(graded)} graded"
     if graded:
-        text += (f"; total points mean {dc.points(statistics.mean(graded))}, "
-                 f"median {dc.points(statistics.median(graded))} of {dc.points(maximum)}")
+        text += (
+            f"; total points mean {dc.points(statistics.mean(graded))}, "
+            f"median {dc.points(statistics.median(graded))} of {dc.points(maximum)}"
+        )
     return [f'<p class="overview">{text}.</p>']
 
 
@@ -64,8 +66,10 @@ def _distributions(results: list[SubmissionResult]) -> list[str]:
         if not values:
             continue
         png = histogram_png(values, title=name, xlabel="points", upper=uppers[name])
-        lines.append(f'<figure><img src="{data_uri(png)}" alt="{escape(name)} points">'
-                     f"<figcaption>{escape(name)}: {dc.count(len(values), 'submission')}</figcaption></figure>")
+        lines.append(
+            f'<figure><img src="{data_uri(png)}" alt="{escape(name)} points">'
+            f"<figcaption>{escape(name)}: {dc.count(len(values), 'submission')}</figcaption></figure>"
+        )
     return lines + ["</div>"]
 
 

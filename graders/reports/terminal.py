@@ -39,10 +39,21 @@ def _table(result: SubmissionResult, audience: str) -> Table:
         caption += f"; {dc.count(hidden, 'hidden check')} worth {dc.points_label(worth)} not shown"
     # Text, not str, everywhere: submission names and reasons are the student's, and a str would be
     # parsed as rich markup ("[red]..." in a file name would restyle or break the table).
-    table = Table(title=Text(f"{result.submission}: {result.status}"), caption=Text(caption), box=box.SIMPLE_HEAD,
-                  title_justify="left", caption_justify="left")
-    for name, justify in (("#", "right"), ("Topic", "left"), ("Passed", "right"), ("Points", "right"),
-                          ("Status", "left"), ("Time", "right")):
+    table = Table(
+        title=Text(f"{result.submission}: {result.status}"),
+        caption=Text(caption),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        caption_justify="left",
+    )
+    for name, justify in (
+        ("#", "right"),
+        ("Topic", "left"),
+        ("Passed", "right"),
+        ("Points", "right"),
+        ("Status", "left"),
+        ("Time", "right"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for index, topic in enumerate(result.topics, start=1):
         cells = [Text(cell) for cell in _row(index, topic, audience)]
@@ -55,8 +66,14 @@ def _row(index: int, topic: TopicResult, audience: str) -> list[str]:
     passed = sum(check.passed for _, check, _ in rows)
     earned, possible = dc.shown_points(topic, audience)
     status = topic.status if topic.status == "graded" else f"{topic.status}: {topic.reason}"
-    return [str(index), topic.title, f"{passed}/{len(rows)}", f"{dc.points(earned)} / {dc.points(possible)}",
-            status, dc.seconds(topic.duration_s)]
+    return [
+        str(index),
+        topic.title,
+        f"{passed}/{len(rows)}",
+        f"{dc.points(earned)} / {dc.points(possible)}",
+        status,
+        dc.seconds(topic.duration_s),
+    ]
 
 
 def _all_passed(topic: TopicResult, audience: str) -> bool:

@@ -67,6 +67,8 @@ def _handle(request: dict[str, Any], modules: dict, registry: dict, environment:
         module = _import(request["module"], modules)
         value = task(module, device=environment["device"], **request["args"])
         return {"ok": True, "value": value}
+    except SystemExit as exc:  # sys.exit() in student code ends the task, not the worker
+        return _error("error", f"the code called sys.exit({exc.code!r}) instead of returning")
     except Exception as exc:  # student code raised: report it as data, never crash the worker
         return _error(*_describe(exc, request["module"]))
 
@@ -111,9 +113,10 @@ def _describe(exc: BaseException, module_path: str) -> tuple[str, str]:
             break
     if isinstance(exc, SyntaxError) and exc.lineno:
         where = f" at {name} line {exc.lineno}"
-    kind = "not_implemented" if isinstance(exc, NotImplementedError) else "error"
+    if isinstance(exc, NotImplementedError):
+        return "not_implemented", f"not implemented yet: NotImplementedError{where}"
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    return kind, f"{type(exc).__name__}{where}" + (f": {text}" if text else "")
+    return "error", f"{type(exc).__name__}{where}" + (f": {text}" if text else "")
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:

@@ -23,6 +23,7 @@ MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
 CAP_SYS_ADMIN = 21
 MB = 1 << 20
+NAMES = ("network", "filesystem", "user", "memory", "cpu_time", "processes", "file_size", "open_files", "audit_hook")
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
@@ -30,7 +31,7 @@ PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(
 class Protection:
     """One protection and whether it is in force; `detail` says how, or why not."""
 
-    name: str  # network, filesystem, user, memory, cpu_time, processes, file_size, open_files, audit_hook
+    name: str  # one of NAMES
     active: bool
     detail: str
 
@@ -66,7 +67,7 @@ def _under(path: str, parent: str) -> bool:
 def _outermost(paths: Sequence[str]) -> list[str]:
     """Existing, absolute, symlink-free paths; one inside another is dropped, the outer mount hides it."""
     kept: list[str] = []
-    for path in sorted({os.path.realpath(p) for p in paths if os.path.lexists(p)}, key=len):
+    for path in sorted({r for r in map(os.path.realpath, paths) if os.path.exists(r)}, key=len):
         if not any(_under(path, k) for k in kept):
             kept.append(path)
     return kept
@@ -86,22 +87,33 @@ def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s:
     drops to: give each parallel worker its own, since RLIMIT_NPROC and signals are per uid. `read_paths` are
     extra directories the worker must still read after the drop (a data folder, TORCH_HOME).
     """
+    workdir = os.path.realpath(workdir)
+    if not os.path.isdir(workdir):
+        raise ValueError(f"workdir {workdir} is not a directory")
+    limits = (memory_mb, cpu_s, processes, file_size_mb, open_files)
+    if sys.platform != "linux":  # a student's Mac: rlimits only
+        why = f"needs Linux, this is {sys.platform}"
+        return _settle(workdir, [_off(name, why) for name in NAMES[:3]] + _limits(*limits, nproc_off=why))
     if _status("Threads") != "1":  # unshare(CLONE_NEWUSER/CLONE_NEWNS) refuse a multi-threaded caller
         raise RuntimeError("lock_down must run before any thread starts (importing torch starts some)")
-    workdir = os.path.realpath(workdir)
     needed = _needed_paths(workdir, read_paths)
     hidden = _outermost(deny_paths)
     for path in hidden:
         clash = next((n for n in needed if _under(n, path)), None)
         if clash:
             raise ValueError(f"deny path {path} contains {clash}, which the worker needs")
+    root = os.getuid() == 0  # asked before a user namespace can hide it
     privileged = bool(int(_status("CapEff"), 16) >> CAP_SYS_ADMIN & 1)
     userns = None if privileged else _enter_user_namespace()
     where = "" if privileged else " in a user namespace"
-    protections = [_network(allow_network, where, userns)]
+    network = _network(allow_network, where, userns)
     filesystem, private = _filesystem(hidden, where, userns)
-    protections += [filesystem, _become(uid, workdir, needed, private)]
-    protections += _limits(memory_mb, cpu_s, processes, file_size_mb, open_files)
+    user = _become(uid, workdir, needed, private)
+    exempt = "the kernel exempts uid 0 from RLIMIT_NPROC" if root and not user.active else None
+    return _settle(workdir, [network, filesystem, user, *_limits(*limits, nproc_off=exempt)])
+
+
+def _settle(workdir: str, protections: list[Protection]) -> list[Protection]:
     os.chdir(workdir)
     os.environ.update(HOME=workdir, TMPDIR=workdir)
     os.umask(0o077)  # what the student writes stays private to its uid
@@ -119,11 +131,14 @@ def _enter_user_namespace() -> str | None:
     uid, gid = os.getuid(), os.getgid()
     try:
         _unshare(CLONE_NEWUSER, "CLONE_NEWUSER")
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    try:
         for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
             with open(f"/proc/self/{name}", "w") as f:
                 f.write(text)
-    except OSError as exc:
-        return exc.strerror or str(exc)
+    except OSError:
+        pass  # mapping uid 0 needs CAP_SETFCAP: unmapped, ids read as 65534, the namespaces still work
     return None
 
 
@@ -168,17 +183,17 @@ def _become(uid: int, workdir: str, needed: list[str], private: bool) -> Protect
     _check(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")  # setuid binaries: no
     if os.geteuid() != 0:
         _drop_capabilities()  # our user namespace gave us all of them: enough to umount the covers
-        return _off("user", f"not root: runs as the grader's uid {os.getuid()}; capabilities dropped")
+        return _off("user", "not root: runs as the grader's own uid; capabilities dropped")
     try:
         _chown_tree(workdir, uid)
         os.setgroups([])
         bridged = _bridge(needed) if private else []
         blocked = _unreadable_as(uid, needed + [os.__file__])
     except OSError as exc:
-        blocked = exc.strerror or str(exc)
+        blocked = f"cannot switch to it ({exc.strerror})"
     if blocked:
         _drop_capabilities()
-        return _off("user", f"kept uid 0 without capabilities: {blocked} for uid {uid}")
+        return _off("user", f"kept uid 0 without capabilities; uid {uid}: {blocked}")
     os.setgid(uid)  # as root these set the real, effective and saved ids: no way back
     os.setuid(uid)
     via = f"; reachable through covers on {', '.join(bridged)}" if bridged else ""
@@ -256,13 +271,14 @@ def _drop_capabilities() -> None:
     _check(_libc().capset(header, data), "capset")
 
 
-def _limits(memory_mb: int, cpu_s: int, processes: int, file_size_mb: int, open_files: int) -> list[Protection]:
+def _limits(memory_mb: int, cpu_s: int, processes: int, file_size_mb: int, open_files: int, *,
+            nproc_off: str | None) -> list[Protection]:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # an oversized write then fails with EFBIG, not a dead worker
     _lower(resource.RLIMIT_CORE, 0)
     return [
         _rlimit("memory", resource.RLIMIT_DATA, memory_mb * MB, MB, "MB of heap and private mappings"),
         _rlimit("cpu_time", resource.RLIMIT_CPU, cpu_s, 1, "CPU s, all threads: SIGXCPU, SIGKILL 1 s later", 1),
-        _processes(processes),
+        _off("processes", nproc_off) if nproc_off else _processes(processes),
         _rlimit("file_size", resource.RLIMIT_FSIZE, file_size_mb * MB, MB, "MB per written file (EFBIG)"),
         _rlimit("open_files", resource.RLIMIT_NOFILE, open_files, 1, "open file descriptors"),
     ]
@@ -291,8 +307,6 @@ def _processes(processes: int) -> Protection:
         limit = _lower(resource.RLIMIT_NPROC, already + processes)
     except (OSError, ValueError) as exc:
         return _off("processes", f"setrlimit failed: {exc}")
-    if uid == 0:
-        return _off("processes", "the kernel exempts uid 0 from RLIMIT_NPROC")
     return Protection("processes", True, f"{limit} tasks (threads count) for uid {uid}, {already} already running")
 
 
@@ -312,18 +326,27 @@ def _tasks_of(uid: int) -> int:
 _PATH_ARGS = {"open": (0,), "os.listdir": (0,), "os.scandir": (0,), "os.chdir": (0,), "os.mkdir": (0,),
               "os.remove": (0,), "os.rmdir": (0,), "os.rename": (0, 1), "os.link": (0, 1), "os.symlink": (0, 1),
               "os.truncate": (0,), "os.chmod": (0,), "os.chown": (0,), "os.utime": (0,)}
-_FORBIDDEN = {"subprocess.Popen", "os.system", "os.exec", "os.fork", "os.forkpty", "os.posix_spawn",
-              "os.spawn", "pty.spawn", "os.killpg", "ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle",
-              "ctypes.call_function"}
-_NETWORK = {"socket.connect", "socket.bind", "socket.sendto"}  # AF_UNIX too: paths reach host daemons
+_FORBIDDEN = {"subprocess.Popen", "os.system", "os.exec", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn",
+              "pty.spawn", "os.killpg"}
+_NETWORK = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}  # AF_UNIX too: socket files
+# reach host daemons (a Docker socket is root); socketpair() and pipes stay usable.
+# Symbols a student could reach through ctypes (even via ctypes.pythonapi) to leave the hook's reach; numerical
+# libraries look up others at run time (threadpoolctl under scikit-learn), so only these are refused.
+_SYMBOLS = {"fork", "vfork", "_Fork", "__libc_fork", "clone", "clone3", "__clone", "execve", "execv", "execvp",
+            "execvpe", "execl", "execlp", "execle", "fexecve", "execveat", "system", "popen", "posix_spawn",
+            "posix_spawnp", "syscall", "unshare", "setns", "mount", "umount", "umount2", "ptrace", "kill", "tgkill",
+            "socket", "connect", "bind", "dlopen", "dlmopen", "__libc_dlopen_mode", "_PySys_ClearAuditHooks"}
 
 
 def install_audit_hook(*, deny_paths: Sequence[str], allow_network: bool = False) -> Protection:
-    """A second layer, for good: PermissionError on denied paths, new processes, ctypes, network.
+    """A second layer, for good: PermissionError on denied paths, new processes, planted libraries, network.
 
-    Install it after torch is imported (torch loads libraries through ctypes) and before student code.
+    Install it after torch is imported and before student code. Libraries load from the interpreter's prefixes
+    and system directories only, so a shared object the student wrote cannot be loaded through ctypes.
     """
     prefixes = tuple(os.path.realpath(p).rstrip("/") + "/" for p in deny_paths)
+    roots = (sys.prefix, sys.base_prefix, "/usr", "/lib", "/lib64", "/opt")
+    lib_roots = tuple({os.path.realpath(p).rstrip("/") + "/" for p in roots})
     forbidden = frozenset(_FORBIDDEN if allow_network else _FORBIDDEN | _NETWORK)
     me = os.getpid()
 
@@ -343,15 +366,20 @@ def install_audit_hook(*, deny_paths: Sequence[str], allow_network: bool = False
             for i in positions:
                 if i < len(args) and denied(args[i]):
                     raise PermissionError(f"sandbox: {event} on {args[i]!r} is not allowed")
-        elif event in forbidden or (event == "socket.sendmsg" and "socket.sendto" in forbidden and args[1]):
+        elif event in forbidden and not (event == "socket.sendmsg" and args[1] is None):  # None: connected
             raise PermissionError(f"sandbox: {event} is not allowed")
         elif event == "os.kill" and args[0] != me:
             raise PermissionError("sandbox: signalling other processes is not allowed")
+        elif event == "ctypes.dlopen" and args[0] and "/" in str(args[0]):
+            if not (os.path.realpath(os.fsdecode(args[0])) + "/").startswith(lib_roots):
+                raise PermissionError(f"sandbox: loading {args[0]!r} is not allowed")
+        elif event in ("ctypes.dlsym", "ctypes.dlsym/handle") and args[1] in _SYMBOLS:
+            raise PermissionError(f"sandbox: ctypes access to {args[1]} is not allowed")
 
     sys.addaudithook(hook)
     net = "network calls, " if not allow_network else ""
-    return Protection("audit_hook", True, f"blocks new processes, ctypes, {net}signals to others, other processes'"
-                      f" /proc and {len(prefixes)} denied path(s)")
+    return Protection("audit_hook", True, f"blocks new processes, {net}signals to others, planted libraries, "
+                      f"other processes' /proc and {len(prefixes)} denied path(s)")
 
 
 _PROBE = """
@@ -380,7 +408,5 @@ def available() -> list[Protection]:
                                   capture_output=True, text=True, timeout=60, start_new_session=True, check=True)
             return [Protection(**p) for p in json.loads(proc.stdout)]
         except (subprocess.SubprocessError, ValueError, OSError) as exc:
-            why = getattr(exc, "stderr", None) or str(exc)
-            names = ("network", "filesystem", "user", "memory", "cpu_time", "processes", "file_size",
-                     "open_files", "audit_hook")
-            return [_off(name, f"probe failed: {why.strip()[-300:]}") for name in names]
+            why = str(getattr(exc, "stderr", None) or exc).strip()[-300:]
+            return [_off(name, f"probe failed: {why}") for name in NAMES]

@@ -10,9 +10,10 @@ def test_fit_quality(submission, reference, topic, expect, artifacts, data_sourc
     artifacts.setdefault("loss_curve", {})["reference"] = ref["losses"]
     expect(regression.valid_run(run, topic))
     d = regression.data(topic)
-    expect(checks.versus_reference(checks.mse(run["predictions"], d.eval_y), checks.mse(ref["predictions"], d.eval_y),
-                                   metric="held-out MSE", higher_is_better=False,
-                                   ratio=topic.threshold("fit_quality")))
+    outcome = checks.versus_reference(checks.mse(run["predictions"], d.eval_y), checks.mse(ref["predictions"], d.eval_y),
+                                      metric="held-out MSE", higher_is_better=False,
+                                      ratio=topic.threshold("fit_quality"))
+    expect(regression.hinted(outcome, run))
 
 
 def test_zero_grad(submission, topic, expect):

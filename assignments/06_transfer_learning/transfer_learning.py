@@ -1,0 +1,83 @@
+"""Topic 6: transfer learning. Reuse AlexNet's or VGG16's convolutional features and train a new head for ants vs bees."""
+
+import torch
+import torchvision
+from torch import nn
+from torchvision import transforms as T
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def build_alexnet(num_classes=2, weights=None):
+    """AlexNet with frozen features and a new last layer for `num_classes` classes.
+
+    Build `torchvision.models.alexnet(weights=None)`; if `weights` (a state_dict) is given, load it into
+    that model first. Then set `requires_grad = False` on every parameter of `model.features`, replace
+    `model.classifier[6]` by `nn.Linear(4096, num_classes)`, and return the model.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def build_vgg16(num_classes=2, weights=None):
+    """VGG16 with frozen features and a new last layer for `num_classes` classes.
+
+    Build `torchvision.models.vgg16(weights=None)`; if `weights` (a state_dict) is given, load it into
+    that model first. Then set `requires_grad = False` on every parameter of `model.features`, replace
+    `model.classifier[6]` by `nn.Linear(4096, num_classes)`, and return the model.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def transforms(train, size=224):
+    """PIL RGB image -> float tensor (3, size, size), normalised with the ImageNet mean and std.
+
+    train=True: `T.RandomResizedCrop(size)`, `T.RandomHorizontalFlip()`, `T.ToTensor()`, `T.Normalize(...)`.
+    train=False: `T.Resize(size * 256 // 224)`, `T.CenterCrop(size)`, `T.ToTensor()`, `T.Normalize(...)`.
+    Use `IMAGENET_MEAN` and `IMAGENET_STD` for the normalisation.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def train_one_epoch(model, loader, criterion, optimizer, device):
+    """One pass over `loader`; returns the mean loss per sample as a Python float.
+
+    Put the model in training mode. For each batch (inputs, labels): move both to `device`, zero the
+    gradients, compute `criterion(model(inputs), labels)`, backpropagate and step (the optimizer holds
+    only the parameters the caller wants trained). Weigh each batch's (mean) loss by its size, sum,
+    and divide by the number of samples seen.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+def evaluate(model, loader, criterion, device):
+    """Mean loss per sample and accuracy in [0, 1] over `loader`, as a tuple of two Python floats.
+
+    Put the model in evaluation mode and compute everything under `torch.no_grad()`; the predicted
+    class is the index of the largest logit.
+    """
+    # YOUR CODE HERE
+    raise NotImplementedError()
+
+
+if __name__ == "__main__":
+    from torchvision import datasets
+
+    torch.manual_seed(1)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    train_set = datasets.ImageFolder("data/hymenoptera_data/train", transform=transforms(train=True))
+    val_set = datasets.ImageFolder("data/hymenoptera_data/val", transform=transforms(train=False))
+    train_loader = torch.utils.data.DataLoader(train_set, batch_size=20, shuffle=True)
+    val_loader = torch.utils.data.DataLoader(val_set, batch_size=20)
+    weights = torchvision.models.AlexNet_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
+    model = build_alexnet(num_classes=2, weights=weights).to(device)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=0.0001)
+    for epoch in range(1, 6):
+        train_loss = train_one_epoch(model, train_loader, criterion, optimizer, device)
+        val_loss, accuracy = evaluate(model, val_loader, criterion, device)
+        print(f"epoch {epoch}: train loss {train_loss:.4f}, val loss {val_loss:.4f}, accuracy {accuracy:.3f}")

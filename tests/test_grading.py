@@ -1,0 +1,114 @@
+"""Grading end to end on the real course: the reference, the stubs, the buggy examples, notebooks."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from graders.config import load_config
+from graders.grading import check_topic, grade_submission
+from graders.runner import Reference
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = load_config(ROOT / "grading.yaml")
+TOPIC1 = ["linear_regression"]
+
+# Each bundled buggy example and exactly the checks it must fail.
+EXPECTED_FAILURES = {
+    "fixed_sizes": {"model_structure"},
+    "forgot_step": {"loss_decreases", "fit_quality"},
+    "no_zero_grad": {"loss_decreases", "fit_quality", "zero_grad"},
+    "predict_tracks_grad": {"predict_no_grad"},
+}
+
+
+@pytest.fixture(scope="module")
+def reference():
+    ref = Reference(CONFIG)
+    yield ref
+    ref.close()
+
+
+def grade(path, reference, **kwargs):
+    return grade_submission(path, config=CONFIG, hidden=True, topics=TOPIC1, reference=reference, **kwargs)
+
+
+def failed(result) -> set[str]:
+    return {c.name for c in result.checks() if not c.passed}
+
+
+def test_reference_solution_gets_full_marks(reference):
+    result = grade(ROOT / "solutions", reference)
+    assert failed(result) == set()
+    assert result.points == result.max_points == sum(c.points for c in CONFIG.topics["linear_regression"].checks.values())
+    env = result.environment
+    assert env.torch_version and env.device == "cpu" and env.threads == CONFIG.threads and env.seed == CONFIG.seed
+
+
+def test_untouched_stubs_score_zero_with_not_implemented(reference):
+    result = grade(ROOT / "assignments", reference)
+    assert result.points == 0
+    assert all("not implemented" in c.message for c in result.checks())
+
+
+@pytest.mark.parametrize("example", sorted(EXPECTED_FAILURES))
+def test_each_buggy_example_fails_exactly_its_checks(reference, example):
+    result = grade(ROOT / "examples" / example, reference)
+    assert failed(result) == EXPECTED_FAILURES[example]
+    for check in result.checks():
+        if not check.passed:
+            assert check.message and check.hint, check
+
+
+def test_a_missing_zero_grad_is_named_in_the_hints(reference):
+    result = grade(ROOT / "examples" / "no_zero_grad", reference)
+    assert all("zero_grad" in c.hint for c in result.checks() if not c.passed)
+
+
+def test_grading_twice_gives_identical_results(reference):
+    first, second = (grade(ROOT / "examples" / "no_zero_grad", reference) for _ in range(2))
+
+    def verdicts(result):
+        return [(c.name, c.passed, c.points, c.message) for c in result.checks() if c.name != "training_time"]
+
+    assert verdicts(first) == verdicts(second)
+
+
+def test_notebook_training_loop_is_not_run(reference, tmp_path):
+    solution = (ROOT / "solutions/01_linear_regression/linear_regression.py").read_text()
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(solution.replace('if __name__ == "__main__":', "if True:")),
+                nbformat.v4.new_code_cell("while True:\n    pass  # a training loop left at top level")]
+    path = tmp_path / "work.ipynb"
+    nbformat.write(nb, str(path))
+    result = grade(path, reference, topic="linear_regression")
+    assert failed(result) == set()
+    notes = result.topics[0].notes
+    assert any("skipped top-level while" in n for n in notes) and any("skipped top-level if" in n for n in notes)
+
+
+def test_unreadable_submission_costs_points_with_the_reason(reference, tmp_path):
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"not a zip")
+    result = grade(broken, reference)
+    assert result.status == "failed to load" and "not a valid zip" in result.reason
+    assert result.points == 0 and result.max_points > 0
+    assert all("not a valid zip" in c.message for c in result.checks())
+
+
+def test_missing_topic_folder_is_not_submitted(reference, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = grade(tmp_path / "empty", reference)
+    assert result.topics[0].status == "not submitted"
+    assert all("has no 01_linear_regression/linear_regression.py" in c.message for c in result.checks())
+
+
+def test_check_topic_runs_only_public_checks(tmp_path):
+    copy = tmp_path / "work"
+    shutil.copytree(ROOT / "solutions", copy)
+    result = check_topic("linear_regression", submission=copy, config=CONFIG)
+    assert result.checks() and all(c.public and c.passed for c in result.checks())
+    assert not result.hidden

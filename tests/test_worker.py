@@ -1,0 +1,146 @@
+"""The isolated worker: student code that hangs, exits, hogs memory, phones home or snoops is contained."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from graders.config import load_config
+from graders.errors import TaskFailed, WorkerCrashed, WorkerTimeout
+from graders.runner import deny_paths
+from graders.worker.client import Worker
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = load_config(ROOT / "grading.yaml")
+SHORT = dataclasses.replace(CONFIG, limits=dataclasses.replace(CONFIG.limits, call_s=4, memory_mb=3000))
+SECRET_FILE = ROOT / "hidden_tests" / "01_linear_regression" / "test_hidden.py"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("worker")
+
+
+@pytest.fixture(scope="module")
+def worker(workdir):
+    with Worker(workdir=workdir, config=SHORT, deny_paths=deny_paths(SHORT)) as w:
+        yield w
+
+
+def module(workdir: Path, name: str, body: str) -> Path:
+    path = workdir / "submission" / f"{name}.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("import torch\nfrom torch import nn\n" + textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+def train_with(worker: Worker, path: Path) -> dict:
+    x = torch.linspace(-1, 1, 10).reshape(10, 1)
+    args = dict(model="LinearRegression", init={}, x=x, y=2 * x, eval_x=x, epochs=3, lr=0.1, seed=0)
+    return worker.call("regression.fit", module=path, args=args)
+
+
+GOOD = """
+class LinearRegression(nn.Module):
+    def __init__(self, in_features=1, out_features=1):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+    def forward(self, x):
+        return self.linear(x)
+def predict(model, x):
+    with torch.no_grad():
+        return model(x)
+"""
+
+
+def bad_train(body: str) -> str:
+    return GOOD + "def train(model, x, y, epochs, lr):\n" + textwrap.indent(textwrap.dedent(body), "    ")
+
+
+def test_good_code_answers_with_plain_data(worker, workdir):
+    path = module(workdir, "good", bad_train("return [1.0, 0.5, 0.25]"))
+    run = train_with(worker, path)
+    assert run["losses"] == [1.0, 0.5, 0.25] and type(run["predictions"]) is torch.Tensor
+    assert worker.environment["threads"] == CONFIG.threads
+    active = {p["name"] for p in worker.protections if p["active"]}
+    assert "memory" in active
+
+
+def test_infinite_loop_times_out_and_the_worker_restarts(worker, workdir):
+    start = time.monotonic()
+    with pytest.raises(WorkerTimeout, match="timed out"):
+        train_with(worker, module(workdir, "loop", bad_train("while True:\n    pass")))
+    assert time.monotonic() - start < SHORT.limits.call_s + 3
+    assert train_with(worker, module(workdir, "after_loop", bad_train("return [0.0] * epochs")))["losses"]
+
+
+def test_sys_exit_is_a_task_failure_not_a_dead_worker(worker, workdir):
+    with pytest.raises(TaskFailed, match=r"sys.exit\(0\)"):
+        train_with(worker, module(workdir, "exits", bad_train("import sys\nsys.exit(0)")))
+
+
+def test_os_exit_kills_only_the_worker(worker, workdir):
+    with pytest.raises(WorkerCrashed, match="exit code 3"):
+        train_with(worker, module(workdir, "hard_exit", bad_train("import os\nos._exit(3)")))
+    assert train_with(worker, module(workdir, "after_exit", bad_train("return [0.0] * epochs")))
+
+
+def test_unbounded_allocation_hits_the_memory_limit(worker, workdir):
+    body = "chunks = []\nwhile True:\n    chunks.append(bytearray(50 << 20))"
+    with pytest.raises((TaskFailed, WorkerCrashed), match="MemoryError|memory"):
+        train_with(worker, module(workdir, "hog", bad_train(body)))
+
+
+def test_network_is_unreachable(worker, workdir):
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    accepted: list[object] = []
+    server.settimeout(3)
+    thread = threading.Thread(target=lambda: _accept(server, accepted), daemon=True)
+    thread.start()
+    body = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'x')\nreturn [0.0]"
+    with pytest.raises(TaskFailed):
+        train_with(worker, module(workdir, "phone_home", bad_train(body)))
+    thread.join()
+    server.close()
+    assert accepted == []
+
+
+def _accept(server: socket.socket, accepted: list[object]) -> None:
+    try:
+        accepted.append(server.accept())
+    except OSError:
+        pass
+
+
+@pytest.mark.parametrize("target", [SECRET_FILE, ROOT / "solutions" / "01_linear_regression" / "linear_regression.py",
+                                    ROOT / "grading.yaml"])
+def test_hidden_material_cannot_be_read(worker, workdir, target):
+    body = f"raise RuntimeError('LEAK:' + open({str(target)!r}).read()[:40])"
+    with pytest.raises(TaskFailed) as info:
+        train_with(worker, module(workdir, f"snoop_{target.stem}", bad_train(body)))
+    assert "LEAK:" not in str(info.value)
+    assert target.read_text()[:40] not in str(info.value)
+
+
+def test_wrong_return_type_is_named(worker, workdir):
+    with pytest.raises(TaskFailed, match="train\\(\\) must return a list of floats, got dict"):
+        train_with(worker, module(workdir, "wrong_type", bad_train("return {'loss': 1}")))
+
+
+def test_syntax_error_names_the_line(worker, workdir):
+    path = module(workdir, "broken", GOOD + "\ndef train(model, x, y, epochs, lr)\n    return []\n")
+    with pytest.raises(TaskFailed, match=r"SyntaxError at broken.py line 1\d"):
+        train_with(worker, path)
+
+
+def test_missing_function_is_named(worker, workdir):
+    with pytest.raises(TaskFailed, match="defines no train"):
+        train_with(worker, module(workdir, "no_train", GOOD))
