@@ -193,3 +193,21 @@ def _scalar(hint: Any, value: Any, node: yaml.Node, where: _Where) -> Any:
 def _describe(hint: Any) -> str:
     names = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
     return names.get(hint, str(hint))
+
+
+def reference_markdown() -> str:
+    """The documentation of every grading.yaml key, generated from the dataclasses' own descriptions."""
+    lines = ["# grading.yaml reference", "", "Generated from `graders/config.py`; do not edit by hand.", ""]
+    for cls, where in ((Config, "top level"), (Limits, "limits"), (TopicConfig, "topics.NAME"),
+                       (CheckConfig, "topics.NAME.checks.CHECK")):
+        lines += [f"## {where}", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "path":
+                continue
+            default = ("required" if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                       else "" if f.default is dataclasses.MISSING else repr(f.default))
+            kind = _describe(hints[f.name]).replace("typing.", "").replace("|", "or")
+            lines.append(f"| `{f.name}` | {kind} | {default} | {f.metadata.get('doc', '')} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -32,7 +32,7 @@ def run_demo(*, config: str | Path = "grading.yaml", out: str | Path | None = No
     try:
         for name, path in bundled_submissions(cfg.root).items():
             result = grade_submission(path, config=cfg, hidden=True, name=name, reference=reference)
-            write_reports(result, folder / name, audience="instructor")
+            write_reports(result, folder / name, audience="student")
             terminal.print_summary(result, console=console, audience="instructor")
             written.append(folder / name)
     finally:

@@ -55,3 +55,9 @@ class ReportError(GradingError):
     def __init__(self, message: str, *, written: list | None = None):
         super().__init__(message)
         self.written = written or []  # files that were written before the failure, kept on disk
+
+
+class DeliveryError(GradingError):
+    """A release, a student's pack or an autograder package cannot be built (it would leak, or lacks inputs)."""
+
+    exit_code = 8

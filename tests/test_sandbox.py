@@ -182,6 +182,20 @@ def test_cannot_write_outside_the_workdir(base: Path, lock: dict[str, Any]) -> N
 
 
 @needs("user")
+def test_unreadable_read_path_keeps_uid_0_without_capabilities(base: Path, lock: dict[str, Any]) -> None:
+    (base / "closed").mkdir(mode=0o700)
+    lock["read_paths"] = [base / "closed"]
+    child = run_child(f"""
+        unmount = lambda: sandbox._check(sandbox._libc().umount2(b"{base}/hidden", 0), "umount2")
+        verdict(uid=os.getuid(), cwd=os.getcwd(), caps=sandbox._status("CapEff"), unmount=attempt(unmount))
+    """, lock)
+    v = child.verdict
+    assert not v["protections"]["user"][0] and "closed is not readable" in v["protections"]["user"][1], child.stderr
+    assert (v["uid"], v["cwd"], int(v["caps"], 16), v["unmount"]) == (0, str(base / "work"), 0, "PermissionError")
+    assert not v["protections"]["processes"][0]
+
+
+@needs("user")
 def test_interpreter_and_workdir_behind_a_private_directory_stay_reachable(base: Path, lock: dict[str, Any]) -> None:
     # Like /root (mode 700) holding pyenv, or /tmp/pytest-of-root holding a workdir.
     (base / "private" / "work").mkdir(parents=True)
@@ -221,7 +235,7 @@ def test_cpu_limit_kills_a_busy_loop(lock: dict[str, Any]) -> None:
 
 @needs("processes")
 def test_fork_loop_is_stopped(lock: dict[str, Any]) -> None:
-    lock["processes"] = 5
+    lock.update(processes=5, uid=64321)  # a uid of its own: nothing else's tasks come and go under it
     # Bounded loop, and each child exits at once: harmless even if the limit were not in force.
     # Unreaped children stay zombies, which still count against RLIMIT_NPROC.
     child = run_child("""

@@ -8,14 +8,21 @@ import pkgutil
 import click
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="graders")
-def main() -> None:
-    """Grade PyTorch course submissions in an isolated worker, against the reference solution."""
+class _LazyVerbs(click.Group):
+    """Imports a verb's module only when that verb runs, so `grade report` never pays for torch."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.list_commands(ctx):
+            return None
+        module = importlib.import_module(f"{__name__}.{cmd_name}")
+        return getattr(module, cmd_name)
 
 
 # Each verb lives in graders/cli/<verb>.py and defines a click command named like the module.
-for _info in pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_"):
-        _module = importlib.import_module(f"{__name__}.{_info.name}")
-        main.add_command(getattr(_module, _info.name.replace("-", "_")))
+@click.group(cls=_LazyVerbs, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="graders")
+def main() -> None:
+    """Grade PyTorch course submissions in an isolated worker, against the reference solution."""

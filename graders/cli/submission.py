@@ -32,7 +32,7 @@ def submission(path: str, hidden: bool, topic: str | None, out: str | None, name
     config = load_config(config_path)
     result = grade_submission(path, config=config, hidden=hidden, topic=topic, name=name)
     folder = Path(out) if out else config.resolve(config.reports_dir) / result.submission
-    write_reports(result, folder, audience="instructor" if hidden else "student")
+    write_reports(result, folder, audience="student")  # result.json keeps everything for instructors
     print_summary(result, audience="instructor" if hidden else "student")
     click.echo(f"reports: {folder}")
     if result.status == "failed to load":

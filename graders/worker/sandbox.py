@@ -185,10 +185,11 @@ def _become(uid: int, workdir: str, needed: list[str], private: bool) -> Protect
         _drop_capabilities()  # our user namespace gave us all of them: enough to umount the covers
         return _off("user", "not root: runs as the grader's own uid; capabilities dropped")
     try:
-        _chown_tree(workdir, uid)
         os.setgroups([])
         bridged = _bridge(needed) if private else []
-        blocked = _unreadable_as(uid, needed + [os.__file__])
+        blocked = _unreadable_as(uid, [p for p in needed if p != workdir] + [os.__file__], workdir)
+        if not blocked:  # only now: a capability-less root could not enter a workdir it gave away
+            _chown_tree(workdir, uid)
     except OSError as exc:
         blocked = f"cannot switch to it ({exc.strerror})"
     if blocked:
@@ -246,8 +247,8 @@ def _bridge(needed: list[str]) -> list[str]:
     return list(covers)
 
 
-def _unreadable_as(uid: int, paths: list[str]) -> str | None:
-    """Read the paths under the kernel's own checks as `uid` (effective ids only), then return to root."""
+def _unreadable_as(uid: int, paths: list[str], workdir: str) -> str | None:
+    """Read the paths (and reach the workdir, not yet its own) under the kernel's checks as `uid`, then back."""
     try:
         os.setegid(uid)
         os.seteuid(uid)
@@ -256,6 +257,10 @@ def _unreadable_as(uid: int, paths: list[str]) -> str | None:
                 os.listdir(path) if os.path.isdir(path) else open(path, "rb").close()
             except OSError as exc:
                 return f"{path} is not readable ({exc.strerror})"
+        try:
+            os.stat(workdir)
+        except OSError as exc:
+            return f"the workdir is out of reach ({exc.strerror})"
         return None
     finally:
         os.seteuid(0)

@@ -1,0 +1,312 @@
+"""`grade pack`: check a student's working copy and zip it, with a manifest, ready to upload."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import platform
+import re
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import nbformat
+
+import graders
+from graders.config import Config, load_config
+from graders.errors import DeliveryError, SubmissionError
+from graders.notebook import notebook_to_module
+from graders.reports._files import write_atomic
+from graders.results import SubmissionResult, TopicResult
+
+MANIFEST = "MANIFEST.json"
+MANIFEST_FORMAT = 1
+MAX_FILE_MB = 5.0  # notebooks without outputs and modules are far smaller; bigger files are data or weights
+# Folders never worth uploading: caches, environments and datasets the grader brings itself.
+SKIPPED_DIRS = frozenset({
+    "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git", ".venv", "venv",
+    ".grading_cache", "reports", "data", "datasets", "MNIST", "cifar-10-batches-py", "hymenoptera_data",
+    "checkpoints", "runs", "wandb", "lightning_logs", "__MACOSX",
+})
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same files always give the same bytes
+_NOTEBOOK_CELL_KEYS = ("nbgrader", "tags", "deletable", "editable")
+_NOTEBOOK_KEYS = ("kernelspec", "language_info", "nbgrader")
+
+
+@dataclass
+class Packed:
+    """What `pack` wrote and what the student should know before uploading it."""
+
+    archive: Path
+    files: list[str] = field(default_factory=list)  # paths inside the zip, MANIFEST.json excluded
+    skipped: list[str] = field(default_factory=list)  # "path: why it was left out"
+    problems: list[str] = field(default_factory=list)  # missing definitions, modules that do not import
+    result: SubmissionResult | None = None  # the public checks, when they ran
+
+
+def pack(*, out: str | Path | None = None, config: str | Path | Config = "grading.yaml",
+         topics: list[str] | None = None, run_checks: bool = True, max_file_mb: float = MAX_FILE_MB) -> Packed:
+    """Zip the working copy's assignments/ (default out: submission.zip beside grading.yaml) after checking
+    that every required name is defined and, with `run_checks`, that the public checks run."""
+    config = config if isinstance(config, Config) else load_config(config)
+    for name in topics or []:
+        config.topic(name)  # an unknown topic is a ConfigError naming the known ones
+    selected = list(topics) if topics else list(config.topics)
+    folder = config.root / "assignments"
+    if not folder.is_dir():
+        raise DeliveryError(f"{folder}: no assignments/ folder; run `grade pack` in your copy of the course")
+    archive = Path(out) if out is not None else config.root / "submission.zip"
+    packed = Packed(archive=archive)
+    members = _members(folder, config, selected, archive, int(max_file_mb * (1 << 20)), packed.skipped)
+    if not any(rel.endswith((".py", ".ipynb")) for rel in members):
+        raise DeliveryError(f"{folder}: nothing to pack for {', '.join(selected)}")
+    present = [t for t in selected if module_file(folder / config.topics[t].folder, config.topics[t].module)]
+    packed.problems = [p for t in selected for p in missing_definitions(config, t, folder)]
+    if run_checks and present:
+        from graders.grading import grade_submission  # imports pytest and torch: only when checks run
+
+        packed.result = grade_submission(folder, config=config, topics=present, hidden=False, name="pack")
+        packed.problems += [p for t in packed.result.topics if (p := import_failure(t))]
+    contents = {rel: _content(path, rel, packed.skipped) for rel, path in members.items()}
+    packed.files = sorted(contents)
+    manifest = build_manifest(contents, config=config, topics=selected, skipped=packed.skipped)
+    write_atomic(archive, _zip_bytes({**contents, MANIFEST: manifest}))
+    return packed
+
+
+def module_file(folder: Path, module: str) -> Path | None:
+    """The file grading would read for a topic: its module, else the folder's first notebook."""
+    if (folder / module).is_file():
+        return folder / module
+    notebooks = sorted(folder.glob("*.ipynb")) if folder.is_dir() else []
+    return notebooks[0] if notebooks else None
+
+
+def missing_definitions(config: Config, topic: str, folder: Path) -> list[str]:
+    """Problems with a topic's `required` names, found by parsing (the student's code is not run here)."""
+    spec = config.topics[topic]
+    path = module_file(folder / spec.folder, spec.module)
+    if path is None:
+        return [f"{topic}: no {spec.folder}/{spec.module} (or notebook); this topic would get no points"]
+    try:
+        source = notebook_to_module(path)[0] if path.suffix == ".ipynb" else path.read_text(encoding="utf-8")
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        return [f"{topic}: {path.name} does not parse: {exc.msg} at line {exc.lineno}"]
+    except (SubmissionError, UnicodeDecodeError) as exc:
+        return [f"{topic}: {path.name} cannot be read: {exc}"]
+    defined = top_level_names(tree)
+    missing = [name for name in spec.required if name not in defined]
+    return [f"{topic}: {path.name} defines no {name}; keep the names from the assignment" for name in missing]
+
+
+def top_level_names(tree: ast.Module) -> set[str]:
+    """Names a module defines at its top level: functions, classes, assignments and imports."""
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
+
+
+# The worker names the failing frame "<module>" when the error happened while importing; a syntax
+# error is reported at a line without a frame (see graders/worker/runner.py::_describe).
+_IMPORT_FAILURE = re.compile(r"in <module>\(\) at |^(SyntaxError|IndentationError|TabError)\b")
+
+
+def import_failure(topic: TopicResult) -> str | None:
+    """The import error behind a topic's failed checks, if its module did not import in the worker."""
+    for check in topic.checks:
+        if not check.passed and _IMPORT_FAILURE.search(check.message):
+            return f"{topic.name}: the module does not import: {check.message}"
+    return None
+
+
+def _members(folder: Path, config: Config, topics: list[str], archive: Path, max_bytes: int,
+             skipped: list[str]) -> dict[str, Path]:
+    """Files to zip, keyed by their path in the zip (the assignments layout); the rest goes to `skipped`."""
+    wanted = {config.topics[t].folder for t in topics}
+    members: dict[str, Path] = {}
+    for rel, path in walk(folder, skipped):
+        if path.resolve() == archive.resolve():
+            continue
+        if PurePosixPath(rel).parts[0] not in wanted:
+            skipped.append(f"{rel}: not in the folder of a topic being packed")
+        elif path.stat().st_size > max_bytes:
+            skipped.append(f"{rel}: larger than {max_bytes / (1 << 20):g} MB (data or weights are not graded)")
+        else:
+            members[rel] = path
+    return members
+
+
+def walk(folder: Path, skipped: list[str] | None = None) -> Iterator[tuple[str, Path]]:
+    """(posix path relative to `folder`, path) of every regular file worth shipping, sorted; caches,
+    data folders, hidden files and links are left out (and listed in `skipped` when given)."""
+    pending = [folder]
+    while pending:
+        directory = pending.pop()
+        subfolders = []
+        for path in sorted(directory.iterdir()):
+            rel = path.relative_to(folder).as_posix()
+            why = _unwanted(path)
+            if why:
+                if skipped is not None:
+                    skipped.append(f"{rel}: {why}")
+            elif path.is_dir():
+                subfolders.append(path)
+            elif path.is_file():
+                yield rel, path
+        pending.extend(reversed(subfolders))
+
+
+def _unwanted(path: Path) -> str:
+    if path.is_symlink():
+        return "a symbolic link"
+    if path.is_dir() and path.name in SKIPPED_DIRS:
+        return "a cache or data folder"
+    if path.name.startswith(".") or path.suffix in (".pyc", ".pyo"):
+        return "a hidden or compiled file"
+    return ""
+
+
+def clean_notebook(path: Path, *, strict: bool = False) -> bytes:
+    """A notebook without outputs, execution counts or editor metadata; unreadable ones are returned
+    as they are (or raise DeliveryError when `strict`)."""
+    try:
+        nb = nbformat.read(str(path), as_version=4)
+    except Exception as exc:  # nbformat raises many types for broken JSON or schema
+        if strict:
+            raise DeliveryError(f"{path}: not a readable notebook ({type(exc).__name__})") from None
+        return path.read_bytes()
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code":
+            cell.outputs, cell.execution_count = [], None
+        cell.metadata = {k: v for k, v in cell.get("metadata", {}).items() if k in _NOTEBOOK_CELL_KEYS}
+    nb.metadata = {k: v for k, v in nb.metadata.items() if k in _NOTEBOOK_KEYS}
+    return (nbformat.writes(nb) + "\n").encode("utf-8")
+
+
+def _content(path: Path, rel: str, skipped: list[str]) -> bytes:
+    if path.suffix != ".ipynb":
+        return path.read_bytes()
+    try:
+        return clean_notebook(path, strict=True)
+    except DeliveryError:
+        skipped.append(f"{rel}: outputs not stripped (the notebook could not be read); packed as it is")
+        return path.read_bytes()
+
+
+def build_manifest(contents: dict[str, bytes], *, config: Config, topics: list[str], skipped: list[str]) -> bytes:
+    """MANIFEST.json: every file with its sha256, and the versions it was packed with."""
+    data = {
+        "format": MANIFEST_FORMAT,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "course": config.course,
+        "topics": topics,
+        "harness_version": graders.__version__,
+        "torch_version": _version("torch"),
+        "python": platform.python_version(),
+        "files": [{"path": rel, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+                  for rel, data in sorted(contents.items())],
+        "skipped": skipped,
+    }
+    return (json.dumps(data, indent=2) + "\n").encode("utf-8")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _zip_bytes(contents: dict[str, bytes]) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for rel, data in contents.items():
+            info = zipfile.ZipInfo(rel, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, data)
+    return buffer.getvalue()
+
+
+# -- checking a received submission against its manifest ---------------------------------------
+
+_IGNORED_EXTRAS = ("__pycache__", ".ipynb_checkpoints", "__MACOSX", ".DS_Store")
+MAX_PROBLEMS = 10  # beyond this the list says "and N more": one changed folder is one story
+
+
+def verify_manifest(folder: str | Path) -> list[str]:
+    """Ways the files of a packed submission (a folder or the .zip itself) differ from its MANIFEST.json:
+    changed, missing or added files. No manifest (not packed with `grade pack`) is not a problem."""
+    try:
+        files = _read_zip(Path(folder)) if Path(folder).suffix == ".zip" else _read_folder(Path(folder))
+    except (OSError, zipfile.BadZipFile) as exc:
+        return [f"{MANIFEST} could not be checked: {exc}"]
+    if MANIFEST not in files:
+        return []
+    try:
+        listed = _listed(json.loads(files.pop(MANIFEST)()))
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return [f"{MANIFEST} is not a manifest written by `grade pack` ({type(exc).__name__}: {exc})"]
+    problems = []
+    for rel, digest in sorted(listed.items()):
+        if rel not in files:
+            problems.append(f"{rel} is listed in {MANIFEST} but missing")
+        elif hashlib.sha256(files[rel]()).hexdigest() != digest:
+            problems.append(f"{rel} changed after `grade pack` (its sha256 differs from {MANIFEST})")
+    for rel in sorted(set(files) - set(listed)):
+        if not any(part in _IGNORED_EXTRAS for part in PurePosixPath(rel).parts):
+            problems.append(f"{rel} is not in {MANIFEST} (added after `grade pack`)")
+    if len(problems) > MAX_PROBLEMS:
+        problems = [*problems[:MAX_PROBLEMS], f"and {len(problems) - MAX_PROBLEMS} more differences"]
+    return problems
+
+
+def _listed(data: Any) -> dict[str, str]:
+    if data.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"format {data.get('format')!r}, expected {MANIFEST_FORMAT}")
+    listed = {}
+    for entry in data["files"]:
+        rel, digest = str(entry["path"]), str(entry["sha256"])
+        parts = PurePosixPath(rel).parts
+        if rel.startswith("/") or ".." in parts or not parts:
+            raise ValueError(f"unsafe path {rel!r}")
+        listed[rel] = digest
+    return listed
+
+
+def _read_folder(folder: Path) -> dict[str, Any]:
+    """rel path -> a function returning the bytes (files are read only when compared)."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def _read_zip(archive: Path) -> dict[str, Any]:
+    with zipfile.ZipFile(archive) as zf:
+        names = [n for n in zf.namelist() if not n.endswith("/")]
+        base = next((n[: -len(MANIFEST)] for n in sorted(names, key=len) if n.endswith(MANIFEST)), "")
+        data = {n[len(base):]: zf.read(n) for n in names if n.startswith(base)}
+    return {rel: (lambda b=blob: b) for rel, blob in data.items()}
+
+
+def summary_lines(packed: Packed) -> list[str]:
+    """What the CLI prints after packing, most important last."""
+    lines = [f"left out {item}" for item in packed.skipped]
+    lines += [f"problem: {item}" for item in packed.problems]
+    lines.append(f"wrote {packed.archive} ({len(packed.files)} files + {MANIFEST})")
+    return lines
+
