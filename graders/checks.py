@@ -144,3 +144,12 @@ def mse(predictions: torch.Tensor, targets: torch.Tensor) -> float:
 
 def accuracy(predicted: torch.Tensor, targets: torch.Tensor) -> float:
     return float((predicted.reshape(-1).long() == targets.reshape(-1).long()).double().mean())
+
+
+def probabilities(value: torch.Tensor, *, name: str) -> Outcome:
+    """Every value in [0, 1], as a sigmoid's output is."""
+    low, high = float(value.min()), float(value.max())
+    if low < 0 or high > 1:
+        return fail(f"{name}: values from {low:.3g} to {high:.3g}, expected probabilities in [0, 1]",
+                    hint="end forward() with torch.sigmoid (BCELoss expects probabilities)")
+    return ok(f"{name}: probabilities in [0, 1]")

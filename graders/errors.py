@@ -61,3 +61,9 @@ class DeliveryError(GradingError):
     """A release, a student's pack or an autograder package cannot be built (it would leak, or lacks inputs)."""
 
     exit_code = 8
+
+
+class BatchError(GradingError):
+    """A batch cannot start: the submissions folder, the reports folder or the options are unusable."""
+
+    exit_code = 9

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -14,7 +16,6 @@ from typing import Any
 import yaml
 
 import graders
-from graders import leaks
 from graders.config import Config, load_config
 from graders.errors import ConfigError, DeliveryError
 from graders.pack import clean_notebook, walk
@@ -45,7 +46,7 @@ def release(*, out: str | Path, config: str | Path | Config = "grading.yaml", to
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
         warnings = _write(staging, config, selected, ci)
-        problems = leaks.scan_release(staging, config=config)
+        problems = scan_release(staging, config=config)
         if problems:
             raise DeliveryError(f"the release would leak, nothing was written to {target}: " + "; ".join(problems))
         if target.exists():
@@ -71,16 +72,17 @@ def _select(config: Config, topics: list[str] | None) -> list[str]:
 
 def _check_target(target: Path, config: Config, force: bool) -> None:
     root = config.root
-    if target == root or target in root.parents or root in target.parents and target.parent != root:
-        if target == root or target in root.parents or _inside_course_material(target, config):
-            raise DeliveryError(f"{target}: choose a folder outside the course's own folders")
-    if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:
+    inside = [root / name for name in ("assignments", "solutions", "hidden_tests", "graders")]
+    if target == root or target in root.parents or any(f == target or f in target.parents for f in inside):
+        raise DeliveryError(f"{target}: choose a folder outside the course's own folders")
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        return
+    if not force:
         raise DeliveryError(f"{target}: exists and is not empty; pass --force to replace it")
-
-
-def _inside_course_material(target: Path, config: Config) -> bool:
-    folders = [config.root / name for name in ("assignments", "solutions", "hidden_tests", "graders")]
-    return any(target == f or f in target.parents for f in folders)
+    # --force replaces a previous release, never an arbitrary folder (a typo must not delete a home folder).
+    if not all((target / name).exists() for name in ("grading.yaml", "assignments", "graders")):
+        raise DeliveryError(f"{target}: not a previous release (no grading.yaml, assignments/, graders/); "
+                            "--force only replaces a release")
 
 
 def _write(staging: Path, config: Config, topics: list[str], ci: bool) -> list[str]:
@@ -92,7 +94,7 @@ def _write(staging: Path, config: Config, topics: list[str], ci: bool) -> list[s
     (staging / "grading.yaml").write_text(trimmed, encoding="utf-8")
     load_config(staging / "grading.yaml")  # the students' config must load: fail here, not on their laptops
     (staging / "README.md").write_text(student_readme(config, topics), encoding="utf-8")
-    (staging / ".gitignore").write_text(_GITIGNORE, encoding="utf-8")
+    (staging / ".gitignore").write_text(render_template("release/gitignore"), encoding="utf-8")
     if ci:
         workflow = staging / ".github" / "workflows"
         workflow.mkdir(parents=True)
@@ -127,7 +129,7 @@ def copy_harness(target: Path) -> None:
 
 def harness_files() -> dict[str, Path]:
     """The harness's own files (relative path -> file), the same wherever it is installed."""
-    return {rel: path for rel, path in walk(HARNESS) if not rel.endswith(".egg-info")}
+    return dict(walk(HARNESS))
 
 
 def harness_digest(folder: Path) -> dict[str, str]:
@@ -211,49 +213,183 @@ def public_config(config: Config, topics: list[str]) -> tuple[str, list[str]]:
 def student_readme(config: Config, topics: list[str]) -> str:
     rows = "\n".join(f"| {config.topics[t].title or t} | `assignments/{config.topics[t].folder}/"
                      f"{config.topics[t].module}` | `grade check {t}` |" for t in topics)
-    return _README.format(course=config.course, rows=rows, torch=_public_version("torch"),
-                          torchvision=_public_version("torchvision"), first=topics[0])
+    return render_template("release/README.md", COURSE=config.course, TOPICS=rows, FIRST_TOPIC=topics[0])
 
 
-_README = """# {course}
+# -- the leak scan --------------------------------------------------------------------------------
 
-Your copy of the course's assignments, with the tools to check your work before you submit it.
+_MARKER = re.compile(r"^[ \t]*#+[ \t]*(BEGIN|END)[ \t]+(SOLUTION|HIDDEN TESTS)\b", re.MULTILINE | re.IGNORECASE)
+_PLACEHOLDERS = {"# YOUR CODE HERE", "raise NotImplementedError()", "raise NotImplementedError"}
+MIN_REGION_CHARS = 16  # a shorter region ("pass", "return x") is too common to tell a leak from chance
 
-## Set up
 
-```bash
-python -m venv .venv && source .venv/bin/activate
-pip install torch=={torch} torchvision=={torchvision}
-pip install -e .
-```
+def scan_release(folder: str | Path, *, config: Config) -> list[str]:
+    """Every leak in a release folder, judged with the instructor's `config`: private folders, solution
+    regions (whole, in any file; or single lines, in the stub made from that solution), BEGIN/END
+    SOLUTION and HIDDEN TESTS markers, hidden check names (also in notebook metadata and outputs),
+    hidden checks or withheld thresholds in grading.yaml, and a harness that differs from this one."""
+    folder = Path(folder)
+    problems = [f"{name}/ is in the release" for name in _private_folders(config) if (folder / name).exists()]
+    problems += _harness_changes(folder / "graders")
+    solutions = solution_files(config)
+    regions = [r for rs, _ in solutions.values() for r in rs if len(" ".join(r)) >= MIN_REGION_CHARS]
+    hidden = hidden_check_names(config)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
+        rel = path.relative_to(folder).as_posix()
+        if not rel.startswith("graders/"):
+            problems += _text_leaks(rel, _texts(path), regions, hidden)
+    problems += _stub_leaks(folder, config, solutions)
+    problems += _config_leaks(folder / "grading.yaml", config)
+    return list(dict.fromkeys(problems))
 
-## Work on an assignment
 
-| Topic | Your code | Self-check |
-|---|---|---|
-{rows}
+def hidden_check_names(config: Config) -> set[str]:
+    """Check names that no topic tests publicly (a name public in one topic is no secret in another)."""
+    public = {c for t in config.topics for c in public_checks(config, t)}
+    return {c for spec in config.topics.values() for c in spec.checks} - public
 
-Fill in the parts marked `# YOUR CODE HERE`, then run the self-check, for example `grade check {first}`.
-It runs the public checks in `assignments/` on your code, in a separate process, and explains what failed.
-Your final grade also includes checks that are not in this folder, so passing the public ones is a good
-sign, not a guarantee.
 
-## Submit
+def _private_folders(config: Config) -> list[str]:
+    names = ["solutions", "hidden_tests", "examples"]
+    for setting in (config.cache_dir, config.reports_dir):
+        path = config.resolve(setting)
+        if config.root in path.parents:
+            names.append(path.relative_to(config.root).as_posix())
+    return names
 
-```bash
-grade pack
-```
 
-checks that every required function and class is defined and that your code imports, runs the public
-checks, and writes `submission.zip` (without notebook outputs, caches or data) with a `MANIFEST.json`.
-Upload that zip as it is; do not change the files inside it after packing.
-"""
+def _harness_changes(folder: Path) -> list[str]:
+    if not folder.is_dir():
+        return ["graders/ is missing: the students cannot run `grade check`"]
+    theirs, ours = harness_digest(folder), harness_digest(HARNESS)
+    changed = sorted(rel for rel in set(theirs) | set(ours) if theirs.get(rel) != ours.get(rel))
+    return [f"graders/{rel} differs from the harness (added, changed or missing)" for rel in changed]
 
-_GITIGNORE = """__pycache__/
-.ipynb_checkpoints/
-.venv/
-.grading_cache/
-reports/
-data/
-submission.zip
-"""
+
+def _texts(path: Path) -> list[str]:
+    """The text of a file; for a notebook every string in it (sources, outputs, metadata)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError):
+        return []  # images and other binary files hold no code
+    if path.suffix != ".ipynb":
+        return [text]
+    try:
+        return list(_strings(json.loads(text)))
+    except ValueError:
+        return [text]
+
+
+def _strings(node: Any) -> Any:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, list) and node and all(isinstance(item, str) for item in node):
+        yield "".join(node)  # nbformat stores multi-line text as a list of lines
+    elif isinstance(node, (list, dict)):
+        for item in node.values() if isinstance(node, dict) else node:
+            yield from _strings(item)
+        if isinstance(node, dict):
+            yield from (key for key in node if isinstance(key, str))
+
+
+def _text_leaks(rel: str, texts: list[str], regions: list[tuple[str, ...]], hidden: set[str]) -> list[str]:
+    problems = []
+    for text in texts:
+        if _MARKER.search(text):
+            problems.append(f"{rel}: has a BEGIN/END SOLUTION or HIDDEN TESTS marker")
+        lines = normalized_lines(text)
+        for region in regions:
+            if _contains(lines, region):
+                problems.append(f"{rel}: has solution code: {region[0]!r}")
+        for name in sorted(hidden):
+            if re.search(rf"\b{re.escape(name)}\b", text):
+                problems.append(f"{rel}: names the hidden check {name!r}")
+    return problems
+
+
+def _contains(lines: list[str], region: tuple[str, ...]) -> bool:
+    size = len(region)
+    return any(tuple(lines[i:i + size]) == region for i, line in enumerate(lines) if line == region[0])
+
+
+def _stub_leaks(folder: Path, config: Config, solutions: dict[Path, Any]) -> list[str]:
+    """Single solution lines in the stub made from that solution (lines outside the regions may stay)."""
+    problems = []
+    for path, (regions, outside) in solutions.items():
+        rel = path.relative_to(config.root / "solutions").as_posix()
+        stub = folder / "assignments" / rel
+        if not stub.is_file():
+            continue
+        secret = {line for region in regions for line in region} - outside - _PLACEHOLDERS
+        found = sorted(secret & {line for text in _texts(stub) for line in normalized_lines(text)})
+        if found:
+            problems.append(f"assignments/{rel}: has {len(found)} line(s) of the solution, e.g. {found[0]!r}")
+    return problems
+
+
+def _config_leaks(path: Path, config: Config) -> list[str]:
+    if not path.is_file():
+        return ["grading.yaml is missing: the students cannot run `grade check`"]
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    problems = []
+    for topic, settings in (raw.get("topics") or {}).items():
+        public = public_checks(config, topic) if topic in config.topics else set()
+        for check, values in ((settings or {}).get("checks") or {}).items():
+            spec = config.topics[topic].checks.get(check) if topic in config.topics else None
+            if check not in public:
+                problems.append(f"grading.yaml: has the hidden check {topic}.{check}")
+            elif spec and spec.visibility != "visible" and not spec.show_threshold and "threshold" in values:
+                problems.append(f"grading.yaml: has the withheld threshold of {topic}.{check}")
+    return problems
+
+
+def normalized_lines(text: str) -> list[str]:
+    """Lines as compared for leaks: stripped, trailing comments dropped, blank and comment lines skipped."""
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if "'" not in line and '"' not in line:
+            line = re.sub(r"\s+#.*$", "", line)
+        if line and not line.startswith("#"):
+            lines.append(line)
+    return lines
+
+
+def solution_files(config: Config) -> dict[Path, tuple[list[tuple[str, ...]], set[str]]]:
+    """Every solution module and notebook -> (its solution regions, its lines outside them). Regions come
+    from marker pairs or, in a notebook, from whole cells marked as nbgrader solution cells."""
+    paths = sorted(p for p in (config.root / "solutions").rglob("*") if p.suffix in (".py", ".ipynb"))
+    return {p: _regions(p) for p in paths if "__pycache__" not in p.parts}
+
+
+def _regions(path: Path) -> tuple[list[tuple[str, ...]], set[str]]:
+    regions: list[tuple[str, ...]] = []
+    outside: set[str] = set()
+    for text, whole in _sources(path):
+        if whole and not _MARKER.search(text):
+            regions.append(tuple(normalized_lines(text)))
+            continue
+        current: list[str] | None = None
+        for line in text.splitlines():
+            marker = _MARKER.match(line)
+            if marker and marker[1].upper() == "BEGIN":
+                current = []
+            elif marker and current is not None:
+                regions.append(tuple(normalized_lines("\n".join(current))))
+                current = None
+            elif current is not None:
+                current.append(line)
+            else:
+                outside.update(normalized_lines(line))
+    return [r for r in regions if r], outside
+
+
+def _sources(path: Path) -> list[tuple[str, bool]]:
+    """(source text, is a whole solution cell) of a module or of each notebook cell."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix != ".ipynb":
+        return [(text, False)]
+    cells = json.loads(text).get("cells", [])
+    return [("".join(c["source"]) if isinstance(c.get("source"), list) else str(c.get("source", "")),
+             bool(c.get("metadata", {}).get("nbgrader", {}).get("solution")))
+            for c in cells]

@@ -1,7 +1,8 @@
-"""Topics 1-3 (full-batch training on toy data): the data, the fit call and its validation."""
+"""Topics 1-3 (full-batch training on toy data): the data, the fit call, its validation and diagnosis."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -11,13 +12,28 @@ from graders import checks
 from graders.data import toy
 from graders.plugin import TopicContext, TopicProxy
 
-# topic -> (model class, dataset, harness loop used for cross-checks, standard model)
-FAMILY = {
-    "linear_regression": ("LinearRegression", toy.noisy_line, {"loss": "mse", "optimizer": "sgd"}, "linear"),
-    "logistic_regression": ("LogisticRegression", toy.blobs, {"loss": "bce", "optimizer": "sgd"}, "logistic"),
-    "perceptron": ("ShallowNetwork", toy.circles, {"loss": "bce", "optimizer": "adam"}, "shallow"),
-}
 EVAL_SEED_OFFSET = 1000  # held-out points come from another seed than the training points
+
+
+@dataclass(frozen=True)
+class Family:
+    """What differs between the three full-batch topics."""
+
+    model: str  # the student's class
+    make: Callable[..., tuple[torch.Tensor, torch.Tensor]]  # toy dataset: (n, *, seed) -> x, y
+    loop: dict[str, str]  # the harness loop for cross-checks: loss and optimizer
+    standard: str  # the harness's standard model (graders/tasks/regression.py)
+    metric: str  # "mse" on values or "accuracy" on 0/1 labels
+
+
+FAMILY = {
+    "linear_regression": Family("LinearRegression", toy.noisy_line, {"loss": "mse", "optimizer": "sgd"},
+                                "linear", "mse"),
+    "logistic_regression": Family("LogisticRegression", toy.blobs, {"loss": "bce", "optimizer": "sgd"},
+                                  "logistic", "accuracy"),
+    "perceptron": Family("ShallowNetwork", toy.circles, {"loss": "bce", "optimizer": "adam"}, "shallow",
+                         "accuracy"),
+}
 
 
 @dataclass(frozen=True)
@@ -29,25 +45,42 @@ class Data:
 
 
 def data(topic: TopicContext) -> Data:
-    make = FAMILY[topic.name][1]
+    make = FAMILY[topic.name].make
     x, y = make(int(topic.budget["n_train"]), seed=topic.seed)
     eval_x, eval_y = make(int(topic.budget["n_eval"]), seed=topic.seed + EVAL_SEED_OFFSET)
     return Data(x, y, eval_x, eval_y)
 
 
+def inspect(side: TopicProxy, topic: TopicContext, init: dict[str, int], n: int = 8) -> dict[str, Any]:
+    """Build the model with `init` and run it on a probe batch: the topic's inputs, spread wider.
+
+    Spreading by 4 pushes a linear output past [0, 1], so a missing sigmoid shows.
+    """
+    probe = data(topic).eval_x[:n] * 4  # (n, F)
+    width = init.get("in_features", probe.shape[1])
+    if width != probe.shape[1]:
+        probe = torch.randn(n, width, generator=torch.Generator().manual_seed(topic.seed)) * 4  # (n, width)
+    return side.run("regression.inspect", model=FAMILY[topic.name].model, init=init, probe=probe, seed=topic.seed)
+
+
+def call(model: str, init: dict[str, int]) -> str:
+    """How a constructor call reads in a message: ShallowNetwork(hidden=8)."""
+    return f"{model}(" + ", ".join(f"{k}={v}" for k, v in init.items()) + ")"
+
+
 def fit(side: TopicProxy, topic: TopicContext, **extra: Any) -> dict[str, Any]:
     """Train on the topic's data with its budget and predict on the held-out inputs (never their labels)."""
     d = data(topic)
-    return side.run("regression.fit", model=FAMILY[topic.name][0], init={}, x=d.x, y=d.y, eval_x=d.eval_x,
+    return side.run("regression.fit", model=FAMILY[topic.name].model, init={}, x=d.x, y=d.y, eval_x=d.eval_x,
                     epochs=int(topic.budget["epochs"]), lr=float(topic.budget["lr"]), seed=topic.seed, **extra)
 
 
 def cross_fit(side: TopicProxy, topic: TopicContext, piece: str) -> dict[str, Any]:
     """Isolate one piece: the student's train() on the standard model, or the harness loop on their model."""
-    _, _, loop, standard = FAMILY[topic.name]
+    family = FAMILY[topic.name]
     if piece == "train":
-        return fit(side, topic, standard=standard)
-    return fit(side, topic, harness_loop=loop)
+        return fit(side, topic, standard=family.standard)
+    return fit(side, topic, harness_loop=family.loop)
 
 
 def valid_run(run: Any, topic: TopicContext) -> checks.Outcome:
@@ -58,7 +91,29 @@ def valid_run(run: Any, topic: TopicContext) -> checks.Outcome:
     if not outcome.passed:
         return outcome
     n_eval = int(topic.budget["n_eval"])
-    return checks.tensor(run.get("predictions"), name="predict()", shape=(n_eval, 1), dtype=torch.float32)
+    outcome = checks.tensor(run.get("predictions"), name="predict()", shape=(n_eval, 1), dtype=torch.float32)
+    if outcome.passed and FAMILY[topic.name].metric == "accuracy":
+        return labels(run["predictions"])
+    return outcome
+
+
+def labels(predictions: torch.Tensor) -> checks.Outcome:
+    if not bool(((predictions == 0) | (predictions == 1)).all()):
+        return checks.fail("predict() must return labels 0. or 1., not probabilities",
+                           hint="threshold the probabilities at 0.5, e.g. (model(x) >= 0.5).float()")
+    return checks.ok("predict() returns 0/1 labels")
+
+
+def quality(run: dict[str, Any], ref: dict[str, Any], topic: TopicContext, *, check: str, what: str) -> checks.Outcome:
+    """The held-out metric of a run against the reference's, both computed here from hidden labels."""
+    eval_y = data(topic).eval_y
+    if FAMILY[topic.name].metric == "mse":
+        mine, theirs = checks.mse(run["predictions"], eval_y), checks.mse(ref["predictions"], eval_y)
+        return checks.versus_reference(mine, theirs, metric=f"held-out MSE{what}", higher_is_better=False,
+                                       ratio=topic.threshold(check))
+    mine, theirs = checks.accuracy(run["predictions"], eval_y), checks.accuracy(ref["predictions"], eval_y)
+    return checks.versus_reference(mine, theirs, metric=f"held-out accuracy{what}", higher_is_better=True,
+                                   ratio=topic.threshold(check))
 
 
 def diagnose(run: Any) -> str:

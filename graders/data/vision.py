@@ -150,6 +150,6 @@ def load_two_class(
     labels = torch.tensor(ds.targets)
     pick = balanced_pick(labels, limit)
     square = T.Compose([T.Resize(size), T.CenterCrop(size)])
-    images = [torch.from_numpy(np.asarray(square(ds.loader(ds.samples[i][0])))) for i in pick.tolist()]
+    images = [torch.from_numpy(np.array(square(ds.loader(ds.samples[i][0])))) for i in pick.tolist()]
     stacked = torch.stack(images) if images else torch.empty(0, size, size, 3, dtype=torch.uint8)
     return ImageSet(stacked, labels[pick], f"real: {folder}")

@@ -14,7 +14,7 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
@@ -333,8 +333,8 @@ _PATH_ARGS = {"open": (0,), "os.listdir": (0,), "os.scandir": (0,), "os.chdir": 
               "os.truncate": (0,), "os.chmod": (0,), "os.chown": (0,), "os.utime": (0,)}
 _FORBIDDEN = {"subprocess.Popen", "os.system", "os.exec", "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn",
               "pty.spawn", "os.killpg"}
-_NETWORK = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}  # AF_UNIX too: socket files
-# reach host daemons (a Docker socket is root); socketpair() and pipes stay usable.
+# Every family, AF_UNIX too: socket files reach host daemons (Docker's socket is root); socketpair() still works.
+_NETWORK = {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg"}
 # Symbols a student could reach through ctypes (even via ctypes.pythonapi) to leave the hook's reach; numerical
 # libraries look up others at run time (threadpoolctl under scikit-learn), so only these are refused.
 _SYMBOLS = {"fork", "vfork", "_Fork", "__libc_fork", "clone", "clone3", "__clone", "execve", "execv", "execvp",
@@ -349,21 +349,11 @@ def install_audit_hook(*, deny_paths: Sequence[str], allow_network: bool = False
     Install it after torch is imported and before student code. Libraries load from the interpreter's prefixes
     and system directories only, so a shared object the student wrote cannot be loaded through ctypes.
     """
-    prefixes = tuple(os.path.realpath(p).rstrip("/") + "/" for p in deny_paths)
     roots = (sys.prefix, sys.base_prefix, "/usr", "/lib", "/lib64", "/opt")
     lib_roots = tuple({os.path.realpath(p).rstrip("/") + "/" for p in roots})
     forbidden = frozenset(_FORBIDDEN if allow_network else _FORBIDDEN | _NETWORK)
     me = os.getpid()
-
-    def denied(path: object) -> bool:
-        try:
-            real = os.path.realpath(os.fsdecode(path)) + "/"  # type: ignore[arg-type]
-        except TypeError:
-            return False  # a descriptor (or None): the OS layer decides
-        if real.startswith(prefixes):
-            return True
-        pid = real[6:].split("/", 1)[0] if real.startswith("/proc/") else ""
-        return pid.isdigit() and int(pid) != me  # another process: its root, cwd, fds, environ
+    denied = _path_checker(deny_paths, me)
 
     def hook(event: str, args: tuple) -> None:
         positions = _PATH_ARGS.get(event)
@@ -384,7 +374,24 @@ def install_audit_hook(*, deny_paths: Sequence[str], allow_network: bool = False
     sys.addaudithook(hook)
     net = "network calls, " if not allow_network else ""
     return Protection("audit_hook", True, f"blocks new processes, {net}signals to others, planted libraries, "
-                      f"other processes' /proc and {len(prefixes)} denied path(s)")
+                      f"other processes' /proc and {len(deny_paths)} denied path(s)")
+
+
+def _path_checker(deny_paths: Sequence[str], me: int) -> Callable[[object], bool]:
+    """A fast test for the hook: is this path (symlinks resolved) denied, or another process's /proc entry?"""
+    prefixes = tuple(os.path.realpath(p).rstrip("/") + "/" for p in deny_paths)
+
+    def denied(path: object) -> bool:
+        try:
+            real = os.path.realpath(os.fsdecode(path)) + "/"  # type: ignore[arg-type]
+        except TypeError:
+            return False  # a descriptor (or None): the OS layer decides
+        if real.startswith(prefixes):
+            return True
+        pid = real[6:].split("/", 1)[0] if real.startswith("/proc/") else ""
+        return pid.isdigit() and int(pid) != me  # another process: its root, cwd, fds, environ
+
+    return denied
 
 
 _PROBE = """

@@ -1,4 +1,4 @@
-"""Hidden checks for topic 1: quality against the reference, zero_grad, determinism, time."""
+"""Hidden checks for topic 1: quality against the reference, zero_grad, cross-checks, determinism, time."""
 
 from graders import checks
 from graders.course import regression
@@ -9,11 +9,7 @@ def test_fit_quality(submission, reference, topic, expect, artifacts, data_sourc
     run, ref = regression.fit(submission, topic), regression.fit(reference, topic)
     artifacts.setdefault("loss_curve", {})["reference"] = ref["losses"]
     expect(regression.valid_run(run, topic))
-    d = regression.data(topic)
-    outcome = checks.versus_reference(checks.mse(run["predictions"], d.eval_y), checks.mse(ref["predictions"], d.eval_y),
-                                      metric="held-out MSE", higher_is_better=False,
-                                      ratio=topic.threshold("fit_quality"))
-    expect(regression.hinted(outcome, run))
+    expect(regression.hinted(regression.quality(run, ref, topic, check="fit_quality", what=""), run))
 
 
 def test_zero_grad(submission, topic, expect):
@@ -30,10 +26,8 @@ def test_zero_grad(submission, topic, expect):
 def test_model_with_harness_loop(submission, reference, topic, expect):
     run, ref = regression.cross_fit(submission, topic, "model"), regression.cross_fit(reference, topic, "model")
     expect(regression.valid_run(run, topic))
-    d = regression.data(topic)
-    expect(checks.versus_reference(checks.mse(run["predictions"], d.eval_y), checks.mse(ref["predictions"], d.eval_y),
-                                   metric="held-out MSE of your model trained by the harness's loop",
-                                   higher_is_better=False, ratio=topic.threshold("model_with_harness_loop")))
+    expect(regression.quality(run, ref, topic, check="model_with_harness_loop",
+                              what=" of your model trained by the harness's loop"))
 
 
 def test_deterministic(submission, topic, expect):

@@ -1,0 +1,146 @@
+"""A grading process of a batch: `python -m graders.batch_one` grades the jobs it reads, one JSON line each."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import resource
+import signal
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+# Replies to the batch; a JSON line each. Jobs come on stdin the same way. Only JSON crosses, never pickle.
+Reply = dict[str, Any]
+_interrupted = threading.Event()
+
+
+def main() -> int:
+    replies = _private_stdout()
+    _die_with_parent(os.getppid())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the batch's to handle; it stops us with SIGTERM
+    signal.signal(signal.SIGTERM, _stop)
+    import graders.grading  # noqa: F401  (torch and pytest load once, before the first job's clock starts)
+
+    _send(replies, {"ready": True, "pid": os.getpid()})
+    try:
+        for line in sys.stdin:
+            if line.strip():
+                reply = handle(json.loads(line))
+                if _interrupted.is_set():
+                    return 1  # a run cut short is not a result
+                _send(replies, reply)
+    except KeyboardInterrupt:
+        return 1
+    return 0
+
+
+def handle(job: dict[str, Any]) -> Reply:
+    """Grade one job; anything that goes wrong on our side becomes a reason, never an exception."""
+    from graders.errors import GradingError
+
+    clock = time.monotonic()
+    try:
+        body = warm_reference(job) if job.get("kind") == "warm" else grade(job)
+        reply: Reply = {"ok": True, **body}
+    except GradingError as exc:
+        reply = {"ok": False, "reason": str(exc)}
+    except Exception as exc:  # noqa: BLE001  a bug of ours must cost this submission, not the batch
+        reply = {"ok": False, "reason": f"internal error of the grader: {type(exc).__name__}: {exc}"}
+    return {"id": job.get("id"), **reply, "stats": _stats(time.monotonic() - clock)}
+
+
+def grade(job: dict[str, Any]) -> dict[str, Any]:
+    from graders.grading import grade_submission
+
+    result = grade_submission(job["source"], config=job_config(job), hidden=job["hidden"], topic=job.get("topic"),
+                              name=job["name"])
+    return {"result": result.to_dict()}
+
+
+def warm_reference(job: dict[str, Any]) -> dict[str, Any]:
+    """Run every test with the reference on both sides: its cache fills once, before the fan-out, and a
+    reference that fails its own checks shows up before any student is graded."""
+    from graders.grading import _run_tests  # the lead may make it public; it is the same test session
+    from graders.runner import Reference
+
+    config = job_config(job)
+    reference = Reference(config)
+    try:
+        plugin = _run_tests(config, list(config.topics), job["hidden"], reference, reference)
+    finally:
+        reference.close()
+    failed = [f"{c.topic}/{c.name}: {c.message}" for c in plugin.results() if not c.passed]
+    return {"failed": failed}
+
+
+def job_config(job: dict[str, Any]) -> Any:
+    """grading.yaml with the batch's overrides: its reports folder (denied to workers like reports_dir) and
+    the device."""
+    from graders.config import load_config
+
+    config = load_config(job["config"])
+    changes: dict[str, Any] = {}
+    if job.get("out") and _deniable(Path(job["out"])):
+        changes["reports_dir"] = job["out"]
+    if job.get("device"):
+        changes["device"] = job["device"]
+    return dataclasses.replace(config, **changes) if changes else config
+
+
+def _deniable(folder: Path) -> bool:
+    """Hiding a folder that holds the interpreter, this package or the workers' temporary folders would
+    stop every worker from starting (`--out /tmp`): such a folder is left visible."""
+    needed = [tempfile.gettempdir(), sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[1]),
+              *sys.path]
+    top = os.path.realpath(folder)
+    return not any(os.path.realpath(p) == top or os.path.realpath(p).startswith(top.rstrip("/") + "/")
+                   for p in needed if p)
+
+
+def _stats(wall_s: float) -> dict[str, float]:
+    """Peak memory of this grading process and of its largest finished worker, for the benchmark."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    scale = 1024 if sys.platform == "darwin" else 1  # ru_maxrss is bytes on macOS, KiB on Linux
+    return {"wall_s": round(wall_s, 3), "grader_rss_mb": round(own / scale / 1024, 1),
+            "worker_rss_mb": round(workers / scale / 1024, 1), "pid": os.getpid()}
+
+
+def _private_stdout() -> TextIO:
+    """Keep the real stdout for replies and send fd 1 to stderr, so a stray print cannot corrupt a reply."""
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return replies
+
+
+def _send(stream: TextIO, reply: Reply) -> None:
+    stream.write(json.dumps(reply, allow_nan=True) + "\n")
+    stream.flush()
+
+
+def _stop(signum: int, frame: Any) -> None:
+    # KeyboardInterrupt ends the pytest session cleanly, so the student's worker is stopped on the way out.
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+def _die_with_parent(parent: int) -> None:
+    """A batch killed with SIGKILL cannot stop us: notice that our parent is gone and stop ourselves."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(20.0)  # time to stop the worker; then go whatever the state
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
