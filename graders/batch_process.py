@@ -50,6 +50,10 @@ class GradingProcess:
         )
         self._ready, self._buffer, self.jobs = False, b"", 0
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def grade(self, job: dict[str, Any], *, timeout: float) -> Reply:
         """The reply to `job`; a process that fails costs this job only (an `infra` reply) and is replaced."""
         try:

@@ -20,6 +20,8 @@ KINDS = (".zip", ".py", ".ipynb")
 # Names collected by archivers and file managers, never a student's entry.
 _IGNORED = {"__MACOSX", "Thumbs.db", GRADESCOPE_METADATA}
 _SEPARATORS = "_-. "
+# Files the batch writes beside the per-student folders; an entry named like one gets a suffix.
+RESERVED = {"gradebook.csv", "summary.html", "roster.csv"}
 
 
 @dataclass
@@ -50,6 +52,9 @@ def find_entries(folder: str | Path, *, config: Config, skip: Path | None = None
         entries = [_folder_entry(p, config) for p in _children(folder / "submitted", skip) if p.is_dir()]
     else:
         entries = [_entry(p, config) for p in _children(folder, skip)]
+    for entry in entries:
+        if entry.name.casefold() in RESERVED:
+            entry.name += "_"
     return sorted(_mark_duplicates(entries), key=lambda e: (e.name.casefold(), e.name))
 
 
@@ -94,7 +99,7 @@ def _file_entry(path: Path, config: Config) -> Entry:
     matches = []
     for topic, spec in config.topics.items():
         module = Path(spec.module).stem
-        found = re.search(rf"(^|[{_SEPARATORS}]){re.escape(module)}($|[{_SEPARATORS}])", stem)
+        found = re.search(rf"(^|[{re.escape(_SEPARATORS)}]){re.escape(module)}($|[{re.escape(_SEPARATORS)}])", stem)
         if found:
             matches.append((len(module), topic, found))
     if not matches:
@@ -160,7 +165,8 @@ def _mark_duplicates(entries: list[Entry]) -> list[Entry]:
 
 def safe_name(text: str) -> str:
     """A name that is safe as a folder name and a gradebook cell: letters, digits and @ . _ + - only."""
-    name = re.sub(r"[^A-Za-z0-9@._+-]+", "_", text.strip()).strip("._")
+    # No leading - + @: a spreadsheet would read the gradebook cell as a formula.
+    name = re.sub(r"[^A-Za-z0-9@._+-]+", "_", text.strip()).strip("._").lstrip("-+@")
     return name[:120] or "unnamed"
 
 
@@ -172,7 +178,7 @@ def content_hash(path: Path) -> str:
         _add_file(digest, path)
         return digest.hexdigest()
     for folder, dirs, files in os.walk(path, onerror=_raise):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")  # written by imports, not by the author
         for name in sorted(files):
             file = Path(folder) / name
             digest.update(str(file.relative_to(path)).encode("utf-8", "surrogateescape") + b"\0")

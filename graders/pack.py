@@ -27,12 +27,11 @@ from graders.results import SubmissionResult, TopicResult
 MANIFEST = "MANIFEST.json"
 MANIFEST_FORMAT = 1
 MAX_FILE_MB = 5.0  # notebooks without outputs and modules are far smaller; bigger files are data or weights
-# Folders never worth uploading: caches, environments and datasets the grader brings itself.
-SKIPPED_DIRS = frozenset({
-    "__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git", ".venv", "venv",
-    ".grading_cache", "reports", "data", "datasets", "MNIST", "cifar-10-batches-py", "hymenoptera_data",
-    "checkpoints", "runs", "wandb", "lightning_logs", "__MACOSX",
-})
+# Folders never worth copying: caches and environments; and, in a student's upload, data the grader brings.
+CACHE_DIRS = frozenset({"__pycache__", ".ipynb_checkpoints", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git",
+                        ".venv", "venv", ".grading_cache", "__MACOSX"})
+DATA_DIRS = frozenset({"reports", "data", "datasets", "MNIST", "cifar-10-batches-py", "hymenoptera_data",
+                       "checkpoints", "runs", "wandb", "lightning_logs"})
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed member times: the same files always give the same bytes
 _NOTEBOOK_CELL_KEYS = ("nbgrader", "tags", "deletable", "editable")
 _NOTEBOOK_KEYS = ("kernelspec", "language_info", "nbgrader")
@@ -137,31 +136,38 @@ def _members(folder: Path, config: Config, topics: list[str], archive: Path, max
     """Files to zip, keyed by their path in the zip (the assignments layout); the rest goes to `skipped`."""
     wanted = {config.topics[t].folder for t in topics}
     members: dict[str, Path] = {}
-    for rel, path in walk(folder, skipped):
-        if path.resolve() == archive.resolve():
+    for entry in sorted(folder.iterdir()):
+        if entry.name not in wanted or not entry.is_dir() or entry.is_symlink():
+            skipped.append(f"{entry.name}{'/' if entry.is_dir() else ''}: not the folder of a topic being packed")
             continue
-        if PurePosixPath(rel).parts[0] not in wanted:
-            skipped.append(f"{rel}: not in the folder of a topic being packed")
-        elif path.stat().st_size > max_bytes:
-            skipped.append(f"{rel}: larger than {max_bytes / (1 << 20):g} MB (data or weights are not graded)")
-        else:
-            members[rel] = path
+        notes: list[str] = []
+        for rel, path in walk(entry, notes, skip_data=True):
+            if path.resolve() == archive.resolve():
+                continue
+            if path.name.startswith("test_") or path.name == "conftest.py":
+                notes.append(f"{rel}: the course's tests (grading uses the instructor's own copy)")
+            elif path.stat().st_size > max_bytes:
+                notes.append(f"{rel}: larger than {max_bytes / (1 << 20):g} MB (data or weights are not graded)")
+            else:
+                members[f"{entry.name}/{rel}"] = path
+        skipped.extend(f"{entry.name}/{note}" for note in notes)
     return members
 
 
-def walk(folder: Path, skipped: list[str] | None = None) -> Iterator[tuple[str, Path]]:
-    """(posix path relative to `folder`, path) of every regular file worth shipping, sorted; caches,
-    data folders, hidden files and links are left out (and listed in `skipped` when given)."""
+def walk(folder: Path, skipped: list[str] | None = None, *, skip_data: bool = False) -> Iterator[tuple[str, Path]]:
+    """(posix path relative to `folder`, path) of every regular file worth copying, sorted; caches, hidden
+    files, links and, with `skip_data`, data folders are left out (and listed in `skipped` when given)."""
+    unwanted_dirs = CACHE_DIRS | DATA_DIRS if skip_data else CACHE_DIRS
     pending = [folder]
     while pending:
         directory = pending.pop()
         subfolders = []
         for path in sorted(directory.iterdir()):
             rel = path.relative_to(folder).as_posix()
-            why = _unwanted(path)
+            why = _unwanted(path, unwanted_dirs)
             if why:
                 if skipped is not None:
-                    skipped.append(f"{rel}: {why}")
+                    skipped.append(f"{rel}{'/' if path.is_dir() else ''}: {why}")
             elif path.is_dir():
                 subfolders.append(path)
             elif path.is_file():
@@ -169,10 +175,10 @@ def walk(folder: Path, skipped: list[str] | None = None) -> Iterator[tuple[str, 
         pending.extend(reversed(subfolders))
 
 
-def _unwanted(path: Path) -> str:
+def _unwanted(path: Path, unwanted_dirs: frozenset[str]) -> str:
     if path.is_symlink():
         return "a symbolic link"
-    if path.is_dir() and path.name in SKIPPED_DIRS:
+    if path.is_dir() and path.name in unwanted_dirs:
         return "a cache or data folder"
     if path.name.startswith(".") or path.suffix in (".pyc", ".pyo"):
         return "a hidden or compiled file"

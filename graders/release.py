@@ -234,10 +234,14 @@ def scan_release(folder: str | Path, *, config: Config) -> list[str]:
     solutions = solution_files(config)
     regions = [r for rs, _ in solutions.values() for r in rs if len(" ".join(r)) >= MIN_REGION_CHARS]
     hidden = hidden_check_names(config)
+    # A stub's lines outside the solution regions are the instructor's published text: a hidden check
+    # named like a common word ("accuracy") may appear there without giving anything away.
+    published = {f"assignments/{p.relative_to(config.root / 'solutions').as_posix()}": outside
+                 for p, (_, outside) in solutions.items()}
     for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.is_symlink()):
         rel = path.relative_to(folder).as_posix()
         if not rel.startswith("graders/"):
-            problems += _text_leaks(rel, _texts(path), regions, hidden)
+            problems += _text_leaks(rel, _texts(path), regions, hidden, published.get(rel, set()))
     problems += _stub_leaks(folder, config, solutions)
     problems += _config_leaks(folder / "grading.yaml", config)
     return list(dict.fromkeys(problems))
@@ -292,7 +296,8 @@ def _strings(node: Any) -> Any:
             yield from (key for key in node if isinstance(key, str))
 
 
-def _text_leaks(rel: str, texts: list[str], regions: list[tuple[str, ...]], hidden: set[str]) -> list[str]:
+def _text_leaks(rel: str, texts: list[str], regions: list[tuple[str, ...]], hidden: set[str],
+                published: set[str]) -> list[str]:
     problems = []
     for text in texts:
         if _MARKER.search(text):
@@ -301,8 +306,9 @@ def _text_leaks(rel: str, texts: list[str], regions: list[tuple[str, ...]], hidd
         for region in regions:
             if _contains(lines, region):
                 problems.append(f"{rel}: has solution code: {region[0]!r}")
+        own = "\n".join(line for line in text.splitlines() if not set(normalized_lines(line)) & published)
         for name in sorted(hidden):
-            if re.search(rf"\b{re.escape(name)}\b", text):
+            if re.search(rf"\b{re.escape(name)}\b", own):
                 problems.append(f"{rel}: names the hidden check {name!r}")
     return problems
 

@@ -15,13 +15,22 @@ from graders.runner import Reference
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "grading.yaml")
 TOPIC1 = ["linear_regression"]
+EVERY_CHECK = {"model_structure", "train_returns_losses", "loss_decreases", "predict_no_grad", "accuracy",
+               "zero_grad", "model_with_harness_loop", "deterministic", "training_time"}
 
-# Each bundled buggy example and exactly the checks it must fail.
+# Each bundled buggy example: its topic and exactly the checks it must fail.
 EXPECTED_FAILURES = {
-    "fixed_sizes": {"model_structure"},
-    "forgot_step": {"loss_decreases", "fit_quality"},
-    "no_zero_grad": {"loss_decreases", "fit_quality", "zero_grad"},
-    "predict_tracks_grad": {"predict_no_grad"},
+    "linear_fixed_sizes": ("linear_regression", {"model_structure"}),
+    "linear_forgot_step": ("linear_regression", {"loss_decreases", "fit_quality"}),
+    "linear_no_zero_grad": ("linear_regression", {"loss_decreases", "fit_quality", "zero_grad"}),
+    "linear_predict_tracks_grad": ("linear_regression", {"predict_no_grad"}),
+    # BCELoss refuses values outside [0, 1]: all fails but zero_grad, where their train() gets our model.
+    "logistic_no_sigmoid": ("logistic_regression", EVERY_CHECK - {"zero_grad"}),
+    "logistic_predicts_probabilities": ("logistic_regression", {"predict_no_grad", "accuracy"}),
+    "logistic_no_zero_grad": ("logistic_regression", {"loss_decreases", "zero_grad"}),
+    "perceptron_ignores_hidden_size": ("perceptron", {"model_structure"}),
+    "perceptron_no_hidden_activation": ("perceptron", {"loss_decreases", "accuracy", "model_with_harness_loop"}),
+    "perceptron_predict_tracks_grad": ("perceptron", {"predict_no_grad"}),
 }
 
 
@@ -32,44 +41,46 @@ def reference():
     ref.close()
 
 
-def grade(path, reference, **kwargs):
-    return grade_submission(path, config=CONFIG, hidden=True, topics=TOPIC1, reference=reference, **kwargs)
+def grade(path, reference, topics=TOPIC1, **kwargs):
+    return grade_submission(path, config=CONFIG, hidden=True, topics=topics, reference=reference, **kwargs)
 
 
 def failed(result) -> set[str]:
     return {c.name for c in result.checks() if not c.passed}
 
 
-def test_reference_solution_gets_full_marks(reference):
-    result = grade(ROOT / "solutions", reference)
+def test_reference_solution_gets_full_marks_on_every_topic(reference):
+    result = grade(ROOT / "solutions", reference, topics=None)
     assert failed(result) == set()
-    assert result.points == result.max_points == sum(c.points for c in CONFIG.topics["linear_regression"].checks.values())
+    configured = sum(c.points for t in CONFIG.topics.values() for c in t.checks.values())
+    assert result.points == result.max_points == configured
     env = result.environment
     assert env.torch_version and env.device == "cpu" and env.threads == CONFIG.threads and env.seed == CONFIG.seed
 
 
 def test_untouched_stubs_score_zero_with_not_implemented(reference):
-    result = grade(ROOT / "assignments", reference)
+    result = grade(ROOT / "assignments", reference, topics=None)
     assert result.points == 0
     assert all("not implemented" in c.message for c in result.checks())
 
 
 @pytest.mark.parametrize("example", sorted(EXPECTED_FAILURES))
 def test_each_buggy_example_fails_exactly_its_checks(reference, example):
-    result = grade(ROOT / "examples" / example, reference)
-    assert failed(result) == EXPECTED_FAILURES[example]
+    topic, expected = EXPECTED_FAILURES[example]
+    result = grade(ROOT / "examples" / example, reference, topics=[topic])
+    assert failed(result) == expected
     for check in result.checks():
         if not check.passed:
             assert check.message and check.hint, check
 
 
 def test_a_missing_zero_grad_is_named_in_the_hints(reference):
-    result = grade(ROOT / "examples" / "no_zero_grad", reference)
+    result = grade(ROOT / "examples" / "linear_no_zero_grad", reference)
     assert all("zero_grad" in c.hint for c in result.checks() if not c.passed)
 
 
 def test_grading_twice_gives_identical_results(reference):
-    first, second = (grade(ROOT / "examples" / "no_zero_grad", reference) for _ in range(2))
+    first, second = (grade(ROOT / "examples" / "linear_no_zero_grad", reference) for _ in range(2))
 
     def verdicts(result):
         return [(c.name, c.passed, c.points, c.message) for c in result.checks() if c.name != "training_time"]

@@ -27,11 +27,11 @@ class Family:
 
 
 FAMILY = {
-    "linear_regression": Family("LinearRegression", toy.noisy_line, {"loss": "mse", "optimizer": "sgd"},
+    "linear_regression": Family("LinearRegression", toy.noisy_line, {"loss": "mse", "optimizer": "sgd", "predict": "value"},
                                 "linear", "mse"),
-    "logistic_regression": Family("LogisticRegression", toy.blobs, {"loss": "bce", "optimizer": "sgd"},
+    "logistic_regression": Family("LogisticRegression", toy.blobs, {"loss": "bce", "optimizer": "sgd", "predict": "label"},
                                   "logistic", "accuracy"),
-    "perceptron": Family("ShallowNetwork", toy.circles, {"loss": "bce", "optimizer": "adam"}, "shallow",
+    "perceptron": Family("ShallowNetwork", toy.circles, {"loss": "bce", "optimizer": "adam", "predict": "label"}, "shallow",
                          "accuracy"),
 }
 
@@ -83,8 +83,12 @@ def cross_fit(side: TopicProxy, topic: TopicContext, piece: str) -> dict[str, An
     return fit(side, topic, harness_loop=family.loop)
 
 
-def valid_run(run: Any, topic: TopicContext) -> checks.Outcome:
-    """The shape of a fit result, checked before any figure in it is trusted."""
+def valid_run(run: Any, topic: TopicContext, *, labels_needed: bool = True) -> checks.Outcome:
+    """The shape of a fit result, checked before any figure in it is trusted.
+
+    `labels_needed=False` for checks about training alone (time, determinism), so that a predict()
+    returning probabilities costs the prediction checks only.
+    """
     if not isinstance(run, dict):
         return checks.fail("the worker returned no training result")
     outcome = checks.losses(run.get("losses"), epochs=int(topic.budget["epochs"]))
@@ -92,7 +96,7 @@ def valid_run(run: Any, topic: TopicContext) -> checks.Outcome:
         return outcome
     n_eval = int(topic.budget["n_eval"])
     outcome = checks.tensor(run.get("predictions"), name="predict()", shape=(n_eval, 1), dtype=torch.float32)
-    if outcome.passed and FAMILY[topic.name].metric == "accuracy":
+    if outcome.passed and labels_needed and FAMILY[topic.name].metric == "accuracy":
         return labels(run["predictions"])
     return outcome
 
@@ -128,6 +132,8 @@ def diagnose(run: Any) -> str:
         return "the loss never changed: call optimizer.step() after loss.backward(), on model.parameters()"
     if len(losses) > 1 and losses[-1] > losses[0]:
         return "the loss grew during training: check the loss function, the learning rate and the update"
+    if len(losses) > 1 and losses[-1] > 0.9 * losses[0]:
+        return "the loss hardly moved: check the activations between layers, the learning rate and the update"
     return ""
 
 

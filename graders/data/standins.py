@@ -168,7 +168,7 @@ def cifar_like(n: int, *, seed: int) -> tuple[Tensor, Tensor]:
     inside = torch.sigmoid(8 * _cifar_shapes(x, y, labels, freq, phase)).unsqueeze(-1)  # (N, H, W, 1)
     tint = _CIFAR_TINT[labels].view(n, 1, 1, 3)
     fg = (tint + 0.6 * torch.rand(n, 1, 1, 3, generator=g)).clamp(0, 1)
-    bg = (0.5 * tint + 0.7 * torch.rand(n, 1, 1, 3, generator=g)).clamp(0, 1)
+    bg = (0.6 * (1 - fg) + 0.4 * torch.rand(n, 1, 1, 3, generator=g)).clamp(0, 1)  # contrasting, mostly
     img = inside * fg + (1 - inside) * bg + 0.06 * torch.randn(n, 32, 32, 3, generator=g)
     return _to_uint8(img), labels
 

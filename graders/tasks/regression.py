@@ -54,19 +54,24 @@ def fit(module: Any, *, device: str, model: str, init: dict, x: torch.Tensor, y:
     watch = _GradWatch(net)
     start = time.perf_counter()
     if harness_loop:
-        losses = _harness_train(net, x, y, epochs, lr, **harness_loop)
+        losses = _harness_train(net, x, y, epochs, lr, loss=harness_loop["loss"], optimizer=harness_loop["optimizer"])
     else:
         losses = floats(need(module, "train")(net, x, y, epochs, lr), "train()")
     seconds = time.perf_counter() - start
     watch.remove()
     before = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    predictions = tensor(need(module, "predict")(net, eval_x), "predict()")
+    grad_seen = _GradMode(net)
+    if harness_loop:
+        predictions = _harness_predict(net, eval_x, harness_loop["predict"])
+    else:
+        predictions = tensor(need(module, "predict")(net, eval_x), "predict()")
+    grad_seen.remove()
     after = net.state_dict()
     return {
         "losses": losses,
         "seconds": seconds,
         "predictions": predictions.detach(),
-        "prediction_requires_grad": bool(predictions.requires_grad),
+        "prediction_requires_grad": bool(predictions.requires_grad) or grad_seen.enabled,
         "predict_changed_params": any(not torch.equal(before[k], after[k]) for k in before),
         "backward_steps": watch.steps,
         "accumulated_steps": watch.accumulated,
@@ -92,6 +97,30 @@ def _harness_train(net: nn.Module, x: torch.Tensor, y: torch.Tensor, epochs: int
         opt.step()
         losses.append(value.item())
     return losses
+
+
+def _harness_predict(net: nn.Module, x: torch.Tensor, kind: str) -> torch.Tensor:
+    """Values, or 0/1 labels at a 0.5 threshold, from the harness: isolates the student's model."""
+    with torch.no_grad():
+        out = net(x)
+    return (out >= 0.5).float() if kind == "label" else out
+
+
+class _GradMode:
+    """Records whether any forward pass ran with gradient tracking on (a predict() without no_grad).
+
+    Checking the output's requires_grad is not enough: thresholded labels never require grad.
+    """
+
+    def __init__(self, net: nn.Module):
+        self.enabled = False
+        self._handle = net.register_forward_hook(self._seen)
+
+    def _seen(self, *_: Any) -> None:
+        self.enabled = self.enabled or torch.is_grad_enabled()
+
+    def remove(self) -> None:
+        self._handle.remove()
 
 
 class _GradWatch:
