@@ -23,14 +23,16 @@ from graders.data import toy, vision, weights  # noqa: E402
 from graders.data.arrays import ArrayImageDataset  # noqa: E402
 
 # topic -> budget; the figures the lead puts in grading.yaml
+# topic -> budget; the figures the lead puts in grading.yaml. Topic 6 uses SGD: an Adam step over the
+# 54M (AlexNet) or 120M (VGG16) trainable head parameters costs about twice as much.
 BUDGETS = {
     "02 logistic": dict(n_train=100, n_eval=200, epochs=200, lr=0.05),
     "03 perceptron": dict(n_train=200, n_eval=200, epochs=300, lr=0.05),
-    "04 dnn": dict(n_train=1000, n_eval=500, epochs=2, batch=50, lr=1e-3),
-    "05 lenet": dict(n_train=1000, n_eval=500, epochs=2, batch=50, lr=1e-3),
-    "05 cifarnet": dict(n_train=1000, n_eval=500, epochs=2, batch=50, lr=1e-3),
-    "06 alexnet": dict(n_train=48, n_eval=48, epochs=2, batch=16, lr=1e-4, size=64),
-    "06 vgg16": dict(n_train=32, n_eval=32, epochs=2, batch=16, lr=1e-4, size=32),
+    "04 dnn": dict(n_train=1000, n_eval=500, epochs=3, batch=50, opt="adam", lr=2e-3),
+    "05 lenet": dict(n_train=1000, n_eval=500, epochs=2, batch=50, opt="adam", lr=1e-3),
+    "05 cifarnet": dict(n_train=1000, n_eval=500, epochs=3, batch=50, opt="adam", lr=1e-3),
+    "06 alexnet": dict(n_train=32, n_eval=32, epochs=1, batch=16, opt="sgd", lr=1e-3, size=64),
+    "06 vgg16": dict(n_train=16, n_eval=16, epochs=1, batch=8, opt="sgd", lr=1e-3, size=32),
 }
 
 
@@ -69,7 +71,10 @@ def image_topic(mod, build, data, b, seed, tfs, params=None):
     model = build()
     criterion = nn.CrossEntropyLoss()
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=b["lr"])
+    if b["opt"] == "adam":
+        optimizer = torch.optim.Adam(trainable, lr=b["lr"])
+    else:
+        optimizer = torch.optim.SGD(trainable, lr=b["lr"], momentum=0.9)
     before = mod.evaluate(model, evals, criterion, "cpu")[1]
     for _ in range(b["epochs"]):
         loss = mod.train_one_epoch(model, train, criterion, optimizer, "cpu")
@@ -78,6 +83,7 @@ def image_topic(mod, build, data, b, seed, tfs, params=None):
 
 
 def run(name, data_root, seed):
+    """Load the data and build the pieces of one topic, then train and evaluate; times start after loading."""
     b = BUDGETS[name]
     t0 = time.perf_counter()
     if name.startswith("02"):
@@ -121,15 +127,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="report the fastest of this many runs")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"{'topic':<14} {'data s':>6} {'train+eval s':>12} {'untrained':>9} {'trained':>7} {'last loss':>9}  budget")
+    toy.blobs(2, seed=0)  # imports scikit-learn now, so that its import time is not counted as topic 2's
+    print(f"{'topic':<14} {'data s':>6} {'train+eval s':>12} {'cpu s':>6} {'untrained':>9} {'trained':>7} "
+          f"{'last loss':>9}  budget")
     for name in args.only:
-        walls = []
+        walls, cpus = [], []
         for _ in range(args.repeat):  # the fastest run is the one least disturbed by other processes
+            cpu = time.process_time()
             b, t_data, (before, after, loss), t1 = run(name, args.data, args.seed)
             walls.append((time.perf_counter() - t1, t_data))
+            cpus.append(time.process_time() - cpu)
         seconds, t_data = min(walls)
         budget = ", ".join(f"{k}={v}" for k, v in b.items())
-        print(f"{name:<14} {t_data:6.2f} {seconds:12.2f} {before:9.3f} {after:7.3f} {loss:9.4f}  {budget}", flush=True)
+        figures = f"{t_data:6.2f} {seconds:12.2f} {min(cpus):6.2f} {before:9.3f} {after:7.3f} {loss:9.4f}"
+        print(f"{name:<14} {figures}  {budget}", flush=True)
 
 
 if __name__ == "__main__":

@@ -96,12 +96,14 @@ class _Batch:
         self.key = grading_key(cfg, hidden=hidden, device=device)
         self.results: dict[str, SubmissionResult] = {}
         self.reused: set[str] = set()
+        self.entries: list[Entry] = []
         self.hashes: dict[str, str] = {}
         self.summary = BatchResult(results=[], out=out)
 
     def plan(self, entries: list[Entry]) -> list[dict[str, Any]]:
         """Results for what needs no grading (problems, valid earlier results); a job for the rest."""
-        self.entries, jobs = entries, []
+        self.entries = entries
+        jobs: list[dict[str, Any]] = []
         for entry in entries:
             if not entry.gradable:
                 self._record(self._unrun(entry.name, entry.path, entry.status, entry.reason), persist=False)

@@ -57,8 +57,9 @@ class DaskPool:
 
     def _submit(self, job: dict[str, Any]) -> Any:
         # pure=False: the same submission graded twice (--force) is two runs, not one cached result.
-        return self.client.submit(grade_remote, json.dumps(job), self.timeout, self.startup_s, pure=False,
-                                  key=f"grade-{job['name']}-{uuid.uuid4().hex[:8]}", resources=self.resources, retries=0)
+        key = f"grade-{job['name']}-{uuid.uuid4().hex[:8]}"
+        return self.client.submit(grade_remote, json.dumps(job), self.timeout, self.startup_s, pure=False, key=key,
+                                  resources=self.resources, retries=0)
 
     @staticmethod
     def _reply(job: dict[str, Any], text: str) -> Reply:

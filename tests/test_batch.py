@@ -187,13 +187,14 @@ def test_dask_local_cluster_gives_the_same_results(full, course, tmp_path):
 
 def test_a_grading_process_that_dies_costs_its_job_only(course, tmp_path):
     process = GradingProcess(startup_s=120)
-    job = {"kind": "grade", "id": 7, "name": "x", "source": str(make_submissions(tmp_path, ["forever"])),
+    job = {"kind": "grade", "id": 7, "name": "x", "source": str(make_submissions(tmp_path, ["forever"]) / "forever"),
            "topic": None, "config": str(course), "hidden": False, "out": str(tmp_path / "out"), "device": None}
     try:
-        process.grade({**job, "source": str(tmp_path / "missing")}, timeout=60)  # warm: the process is up
-        killer = threading.Timer(2.0, lambda: os.kill(process.pid, signal.SIGKILL))
+        process.grade({**job, "source": str(tmp_path / "missing")}, timeout=60)  # the process is up and ready
+        killer = threading.Timer(2.0, os.kill, (process.pid, signal.SIGKILL))  # mid-job: `forever` takes 5 s
         killer.start()
         reply = process.grade(job, timeout=60)
+        killer.join()
     finally:
         process.close()
     assert reply["ok"] is False and reply["infra"] is True

@@ -60,13 +60,25 @@ def test_image_folder_round_trips_pixels(tmp_path):
     assert torch.equal(torch.tensor(list(ds.loader(path).getdata())).view(20, 24, 3), images[0])
 
 
+def _mnist(root, images, labels):
+    return formats.write_mnist(root, images, labels, train=True)
+
+
+def _cifar(root, images, labels):
+    return formats.write_cifar10(root, images, labels, train=True)
+
+
+def _folder(root, images, labels):
+    return formats.write_image_folder(root, images, labels, ["a"])
+
+
 @pytest.mark.parametrize(
     "write, images, labels",
     [
-        (lambda root, i, lab: formats.write_mnist(root, i, lab, train=True), torch.zeros(2, 28, 28), torch.zeros(2)),
-        (lambda root, i, lab: formats.write_mnist(root, i, lab, train=True), _images(2, 28, 28), torch.zeros(3)),
-        (lambda root, i, lab: formats.write_cifar10(root, i, lab, train=True), _images(2, 32, 32, 3), torch.tensor([0, 10])),
-        (lambda root, i, lab: formats.write_image_folder(root, i, lab, ["a"]), _images(2, 4, 4, 3), torch.tensor([0, 1])),
+        (_mnist, torch.zeros(2, 28, 28), torch.zeros(2)),
+        (_mnist, _images(2, 28, 28), torch.zeros(3)),
+        (_cifar, _images(2, 32, 32, 3), torch.tensor([0, 10])),
+        (_folder, _images(2, 4, 4, 3), torch.tensor([0, 1])),
     ],
     ids=["float-images", "label-count", "label-range", "class-range"],
 )

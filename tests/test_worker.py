@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import socket
+import subprocess
 import textwrap
 import threading
 import time
@@ -15,11 +17,11 @@ import torch
 from graders.config import load_config
 from graders.errors import TaskFailed, WorkerCrashed, WorkerTimeout
 from graders.runner import deny_paths
-from graders.worker.client import Worker
+from graders.worker.client import Worker, kill_uid
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "grading.yaml")
-SHORT = dataclasses.replace(CONFIG, limits=dataclasses.replace(CONFIG.limits, call_s=4, memory_mb=3000))
+SHORT = dataclasses.replace(CONFIG, limits=dataclasses.replace(CONFIG.limits, call_s=6, memory_mb=2000))
 SECRET_FILE = ROOT / "hidden_tests" / "01_linear_regression" / "test_hidden.py"
 
 
@@ -144,3 +146,23 @@ def test_syntax_error_names_the_line(worker, workdir):
 def test_missing_function_is_named(worker, workdir):
     with pytest.raises(TaskFailed, match="defines no train"):
         train_with(worker, module(workdir, "no_train", GOOD))
+
+
+def _processes_of(uid: int) -> list[str]:
+    from graders.worker.client import _uid_of
+
+    return [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _uid_of(p) == uid]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running processes as a worker uid needs root")
+def test_processes_left_under_the_worker_uid_are_killed(tmp_path):
+    # The audit hook already refuses fork(); this covers what slips past it (e.g. a setsid() daemon).
+    uid = 1_234_567
+    daemon = subprocess.Popen(["sleep", "60"], user=uid, group=uid, start_new_session=True)
+    try:
+        assert str(daemon.pid) in _processes_of(uid)
+        assert kill_uid(uid) == 1
+        daemon.wait(timeout=5)
+        assert _processes_of(uid) == []
+    finally:
+        daemon.kill()

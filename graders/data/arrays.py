@@ -19,9 +19,12 @@ class ArrayImageDataset(Dataset):
     labels every item's label is -1; without a transform the PIL image itself is yielded.
     """
 
-    def __init__(self, images: Tensor, labels: Tensor | None = None, transform: Callable[[Image.Image], Any] | None = None) -> None:
+    def __init__(
+        self, images: Tensor, labels: Tensor | None = None, transform: Callable[[Image.Image], Any] | None = None
+    ) -> None:
         if images.dtype != torch.uint8 or images.dim() not in (3, 4) or (images.dim() == 4 and images.shape[-1] != 3):
-            raise ValueError(f"images must be uint8 (N, H, W) or (N, H, W, 3), got {images.dtype} {tuple(images.shape)}")
+            shape = tuple(images.shape)
+            raise ValueError(f"images must be uint8 (N, H, W) or (N, H, W, 3), got {images.dtype} {shape}")
         if labels is not None and labels.shape != (len(images),):
             raise ValueError(f"labels must have shape ({len(images)},), got {tuple(labels.shape)}")
         self.images = images.cpu().numpy()  # PIL wants numpy; converting once beats once per item

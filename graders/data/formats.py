@@ -39,7 +39,7 @@ def _write_idx(path: Path, magic: int, array: np.ndarray) -> None:
 
 
 def write_mnist(root: str | Path, images: Tensor, labels: Tensor, *, train: bool) -> Path:
-    """Write images uint8 (N, H, W) and labels (N,) as `<root>/MNIST/raw/{train,t10k}-*-ubyte`; returns the raw folder."""
+    """Write images uint8 (N, H, W) and labels (N,) as `<root>/MNIST/raw/{train,t10k}-*-ubyte`; returns that folder."""
     array = _uint8(images, "MNIST images", 3)
     values = _labels(labels, len(array), 256)
     raw = Path(root) / "MNIST" / "raw"
@@ -66,7 +66,7 @@ def write_cifar10(
     rows = array.transpose(0, 3, 1, 2).reshape(len(array), -1)
     names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
     bounds = np.linspace(0, len(rows), len(names) + 1).astype(int)
-    for name, lo, hi in zip(names, bounds[:-1], bounds[1:]):
+    for name, lo, hi in zip(names, bounds[:-1], bounds[1:], strict=True):
         batch = {"batch_label": name, "data": rows[lo:hi], "labels": values[lo:hi],
                  "filenames": [f"{i:05d}.png" for i in range(lo, hi)]}
         (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
@@ -84,6 +84,6 @@ def write_image_folder(root: str | Path, images: Tensor, labels: Tensor, classes
     root = Path(root)
     for name in classes:
         (root / name).mkdir(parents=True, exist_ok=True)
-    for i, (image, label) in enumerate(zip(array, values)):
+    for i, (image, label) in enumerate(zip(array, values, strict=True)):
         Image.fromarray(image).save(root / classes[label] / f"{i:05d}.png")
     return root

@@ -119,7 +119,9 @@ def _to_uint8(x: Tensor) -> Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def _local_coords(n: int, size: int, g: torch.Generator, spread: float, scale: tuple[float, float]) -> tuple[Tensor, Tensor]:
+def _local_coords(
+    n: int, size: int, g: torch.Generator, spread: float, scale: tuple[float, float]
+) -> tuple[Tensor, Tensor]:
     """Per-sample rotated, shifted, scaled coordinates x, y (N, size, size) over a [-1, 1] image."""
     v, u = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
     centre = spread * (2 * torch.rand(n, 2, 1, 1, generator=g) - 1)

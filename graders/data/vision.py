@@ -8,6 +8,7 @@ same subset comes back on every machine.
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def _subset(images: Tensor, labels: Tensor, limit: int | None, source: str) -> I
 def _standin(kind: str, train: bool, limit: int | None, folder: Path, **kwargs: int) -> ImageSet:
     """Generate a stand-in split; train and test come from different seeds, like disjoint real splits."""
     n = STANDIN_SIZES[kind][0 if train else 1] if limit is None else limit
-    make = {"mnist": standins.mnist_like, "cifar10": standins.cifar_like, "two_class": standins.two_class}[kind]
+    makers: dict[str, Callable[..., tuple[Tensor, Tensor]]] = {
+        "mnist": standins.mnist_like, "cifar10": standins.cifar_like, "two_class": standins.two_class}
+    make = makers[kind]
     images, labels = make(n, seed=0 if train else 1, **kwargs)
     return ImageSet(images, labels, f"built-in stand-in (no data at {folder})")
 
@@ -106,7 +109,8 @@ class Cifar10Files(datasets.CIFAR10):
 
     def _check_integrity(self) -> bool:
         folder = Path(self.root) / self.base_folder
-        return all(check_integrity(str(folder / name), md5 if self.verify_md5 else None) for name, md5 in self._expected())
+        expected = self._expected()
+        return all(check_integrity(str(folder / name), md5 if self.verify_md5 else None) for name, md5 in expected)
 
     def _load_meta(self) -> None:
         # the parent re-checks the meta file's md5 unconditionally; _check_integrity already did when asked
@@ -123,7 +127,7 @@ def load_cifar10(
     Raises ValueError when the files are there but `verify_md5` finds them corrupt.
     """
     folder = Path(root) / "cifar-10-batches-py"
-    names = ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5"] if train else ["test_batch"]
+    names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
     if not all((folder / name).is_file() for name in [*names, "batches.meta"]):
         return _standin("cifar10", train, limit, folder)
     try:

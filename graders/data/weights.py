@@ -60,13 +60,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Tensor]:
     match = _HASH_IN_NAME.search(path.name)
     if match is None:
         raise ValueError(f"{path}: no sha256 prefix in the file name (expected name-<hex>.pth)")
-    if not _sha256(path).startswith(match.group(1)):
-        raise ValueError(f"{path}: sha256 does not match the {match.group(1)} in its name; delete it and download it again")
+    prefix = match.group(1)
+    if not _sha256(path).startswith(prefix):
+        raise ValueError(f"{path}: sha256 does not match the {prefix} in its name; delete it and download it again")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # the hash matched, so the file itself is not a weights-only checkpoint
         raise ValueError(f"{path}: not a loadable state dict ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, Mapping) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
+    tensors = isinstance(state, Mapping) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items())
+    if not tensors:
         raise ValueError(f"{path}: expected a mapping of names to tensors")
     return dict(state)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from graders.errors import GradingError, TaskFailed, WorkerCrashed, WorkerError,
 from graders.worker.protocol import read_message, write_message
 
 # Environment variables the worker gets; nothing else of the grader's environment crosses.
+_UID_BASE, _UID_SPAN = 1_000_000, 1_000_000_000  # far above system and login users
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -32,6 +34,9 @@ class Worker:
         self.environment: dict[str, Any] = {}
         self.protections: list[dict[str, Any]] = []
         self.restarts = 0
+        # A uid of its own: RLIMIT_NPROC and signals are per uid, so parallel workers must not share one,
+        # and whatever the student left running (even after setsid) can be found and killed by uid.
+        self.uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
         self._proc: subprocess.Popen[bytes] | None = None
         self._unstartable: GradingError | None = None  # the worker never started: don't retry per test
         self._log = tempfile.TemporaryFile()
@@ -64,7 +69,7 @@ class Worker:
         limits = {name: getattr(self.limits, name) for name in self.limits.__dataclass_fields__}
         spec = {"request_fd": req_read, "response_fd": resp_write, "workdir": str(self.workdir),
                 "deny_paths": self.deny_paths, "limits": limits, "threads": self.config.threads,
-                "device": self.config.device}
+                "device": self.config.device, "uid": self.uid}
         self._proc = subprocess.Popen(
             [sys.executable, "-I", "-m", "graders.worker", json.dumps(spec)],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir,
@@ -128,6 +133,7 @@ class Worker:
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
+        kill_uid(self.uid)
         for close in (self._requests.close, lambda: os.close(self._response_fd)):
             try:
                 close()
@@ -143,6 +149,31 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def kill_uid(uid: int) -> int:
+    """Kill every process running as `uid` (a worker's own); returns how many were signalled."""
+    if os.geteuid() != 0:
+        return 0  # without root the worker kept our uid: its process group is all we may kill
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _uid_of(entry) == uid:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+def _uid_of(proc_dir: Path) -> int | None:
+    try:
+        for line in (proc_dir / "status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _exit_reason(code: int | None) -> str:

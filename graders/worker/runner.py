@@ -27,6 +27,7 @@ def main(argv: list[str]) -> int:
         processes=limits["processes"],
         file_size_mb=limits["file_size_mb"],
         open_files=limits["open_files"],
+        uid=spec["uid"],
     )
     environment = _setup_torch(spec)
     from graders import tasks
