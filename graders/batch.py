@@ -43,6 +43,9 @@ class BatchResult:
     reference_failures: list[str] = field(default_factory=list)  # the reference's own failed checks
     reports: list[Path] = field(default_factory=list)  # gradebook.csv, summary.html
     duration_s: float = 0.0
+    warm_s: float = 0.0  # the reference's run before the fan-out (seconds, training included when not cached)
+    # Per submission graded now: its grading process's pid, wall_s and peak RSS of the process and its workers.
+    stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def grade_batch(submissions: str | Path, *, config: str | Path = "grading.yaml", out: str | Path | None = None,
@@ -66,7 +69,8 @@ def grade_batch(submissions: str | Path, *, config: str | Path = "grading.yaml",
         for name, result in sorted(batch.results.items()):
             progress.known(result, reused=name in batch.reused)
         if jobs:
-            with _pool(cfg, workers=workers, scheduler=scheduler, dask_local=dask_local, device=device) as pool:
+            with _pool(cfg, workers=workers, scheduler=scheduler, dask_local=dask_local, device=device,
+                       jobs=len(jobs)) as pool:
                 batch.warm(pool, progress)
                 pool.run(jobs, lambda job, reply: progress.advance(batch.finish(job, reply)))
     finally:
@@ -94,6 +98,7 @@ class _Batch:
     def __init__(self, cfg: Config, out: Path, *, hidden: bool, device: str | None, resume: bool):
         self.cfg, self.out, self.hidden, self.device, self.resume = cfg, out, hidden, device, resume
         self.key = grading_key(cfg, hidden=hidden, device=device)
+        self.digest = _with_device(cfg, device).digest()
         self.results: dict[str, SubmissionResult] = {}
         self.reused: set[str] = set()
         self.entries: list[Entry] = []
@@ -124,23 +129,28 @@ class _Batch:
 
     def _job(self, entry: Entry, number: int) -> dict[str, Any]:
         return {"kind": "grade", "id": number, "name": entry.name, "source": str(entry.path.resolve()),
-                "topic": entry.topic, "config": str(self.cfg.path.resolve()), "hidden": self.hidden,
-                "out": str(self.out.resolve()), "device": self.device}
+                "topic": entry.topic, **self._common()}
+
+    def _common(self) -> dict[str, Any]:
+        return {"config": str(self.cfg.path.resolve()), "hidden": self.hidden, "out": str(self.out.resolve()),
+                "device": self.device, "digest": self.digest}
 
     def warm(self, pool: Any, progress: Progress) -> None:
         """Fill the reference cache once, before the fan-out, so parallel processes never all train it."""
-        job = {"kind": "warm", "id": -1, "name": "reference", "config": str(self.cfg.path.resolve()),
-               "hidden": self.hidden, "out": str(self.out.resolve()), "device": self.device}
+        job = {"kind": "warm", "id": -1, "name": "reference", **self._common()}
         reply = pool.warm(job)
         if not reply.get("ok"):
             raise BatchError(f"the reference solution could not be run, so no submission can be graded: "
                              f"{reply.get('reason')}")
         self.summary.reference_failures = list(reply.get("failed", []))
-        progress.reference(self.summary.reference_failures, reply.get("stats", {}).get("wall_s", 0.0))
+        self.summary.warm_s = float(reply.get("stats", {}).get("wall_s", 0.0))
+        progress.reference(self.summary.reference_failures, self.summary.warm_s)
 
     def finish(self, job: dict[str, Any], reply: dict[str, Any]) -> SubmissionResult:
         """Turn a reply into a result and write it; a reply that is not a result becomes status "error"."""
         name, source = job["name"], Path(job["source"])
+        if isinstance(reply.get("stats"), dict):
+            self.summary.stats[name] = reply["stats"]
         result = None
         if reply.get("ok"):
             try:
@@ -227,7 +237,7 @@ def _cell(text: str) -> str:
 
 
 def _pool(cfg: Config, *, workers: int | None, scheduler: str | None, dask_local: int | None,
-          device: str | None) -> Any:
+          device: str | None, jobs: int) -> Any:
     limits = cfg.limits
     # A guard against a grading process that hangs on our side; student code is bounded well inside it by the
     # worker's limits (the whole submission, one more worker start after a crash, the reference's own run).
@@ -243,7 +253,8 @@ def _pool(cfg: Config, *, workers: int | None, scheduler: str | None, dask_local
 
     gpus = visible_gpus() if resolved in ("cuda", "auto") else []
     count = workers or (len(gpus) if gpus else default_workers(cfg))
-    return _Closing(LocalPool(count, timeout=timeout, startup_s=startup, gpus=gpus or None))
+    # No more processes than submissions: each one costs an import of torch and its memory.
+    return _Closing(LocalPool(min(count, jobs), timeout=timeout, startup_s=startup, gpus=gpus or None))
 
 
 class _Closing:
@@ -280,11 +291,15 @@ def visible_gpus() -> list[str]:
 def grading_key(cfg: Config, *, hidden: bool, device: str | None = None) -> str:
     """Everything besides the submission that decides its result: settings, tests, solutions, versions."""
     root = cfg.root
-    effective = dataclasses.replace(cfg, device=device) if device else cfg  # type: ignore[arg-type]
+    effective = _with_device(cfg, device)
     tests = [content_hash(p) for p in sorted(root.glob("assignments/*/test_*.py"))]
     trees = [content_hash(root / name) if (root / name).exists() else "-" for name in ("solutions", "hidden_tests")]
     parts = [effective.digest(), str(hidden), graders.__version__, _torch_version(), *tests, *trees]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _with_device(cfg: Config, device: str | None) -> Config:
+    return dataclasses.replace(cfg, device=device) if device else cfg  # type: ignore[arg-type]
 
 
 def _torch_version() -> str:

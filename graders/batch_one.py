@@ -71,7 +71,7 @@ def warm_reference(job: dict[str, Any]) -> dict[str, Any]:
     config = job_config(job)
     reference = Reference(config)
     try:
-        plugin = _run_tests(config, list(config.topics), job["hidden"], reference, reference)
+        plugin = _run_tests(config, list(config.topics), job["hidden"], reference, reference, seed_offset=0)
     finally:
         reference.close()
     failed = [f"{c.topic}/{c.name}: {c.message}" for c in plugin.results() if not c.passed]
@@ -80,8 +80,10 @@ def warm_reference(job: dict[str, Any]) -> dict[str, Any]:
 
 def job_config(job: dict[str, Any]) -> Any:
     """grading.yaml with the batch's overrides: its reports folder (denied to workers like reports_dir) and
-    the device."""
+    the device. It must be the grading.yaml the batch started with: one edited mid-batch would grade some
+    students under other settings than the rest, and than their batch.json says."""
     from graders.config import load_config
+    from graders.errors import ConfigError
 
     config = load_config(job["config"])
     changes: dict[str, Any] = {}
@@ -89,7 +91,10 @@ def job_config(job: dict[str, Any]) -> Any:
         changes["reports_dir"] = job["out"]
     if job.get("device"):
         changes["device"] = job["device"]
-    return dataclasses.replace(config, **changes) if changes else config
+    config = dataclasses.replace(config, **changes) if changes else config
+    if job.get("digest") and config.digest() != job["digest"]:
+        raise ConfigError(f"{job['config']} changed during the batch; rerun with --resume once it is final")
+    return config
 
 
 def _deniable(folder: Path) -> bool:

@@ -17,6 +17,7 @@ from graders.errors import ConfigError
 
 Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 Device = Literal["auto", "cpu", "cuda"]
+Calibrate = Literal["none", "higher_is_better", "lower_is_better"]
 
 
 def doc(text: str, default: Any = dataclasses.MISSING, *, factory: Any = None) -> Any:
@@ -47,6 +48,8 @@ class CheckConfig:
     threshold: float | None = doc("the check's bound (a ratio or margin to the reference, or an absolute)", None)
     show_threshold: bool = doc("show the threshold to students even when the check is not visible", False)
     hint: str = doc("what to look at when the check fails", "")
+    calibrate: Calibrate = doc("a reference-relative threshold `grade calibrate` may rewrite, and its direction",
+                               "none")
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,12 @@ class _Unreadable:
 
 def grade_submission(path: str | Path, *, config: str | Path | Config = "grading.yaml", hidden: bool = False,
                      topics: list[str] | None = None, topic: str | None = None, name: str | None = None,
-                     reference: Reference | None = None, use_cache: bool = True) -> SubmissionResult:
-    """Grade `path` (folder, .zip, or .py/.ipynb with `topic`); public tests, plus hidden ones if `hidden`."""
+                     reference: Reference | None = None, use_cache: bool = True,
+                     seed_offset: int = 0) -> SubmissionResult:
+    """Grade `path` (folder, .zip, or .py/.ipynb with `topic`); public tests, plus hidden ones if `hidden`.
+
+    `seed_offset` trains the submission under another seed than the reference (see `grade calibrate`).
+    """
     config = config if isinstance(config, Config) else load_config(config)
     selected = _select(config, topics or ([topic] if topic else None))
     started, clock = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
@@ -51,7 +55,7 @@ def grade_submission(path: str | Path, *, config: str | Path | Config = "grading
         with Worker(workdir=Path(tmp), config=config, deny_paths=deny_paths(config, *extra)) as worker:
             student = TaskRunner(submission, worker, config) if submission else _Unreadable(failure)
             try:
-                plugin = _run_tests(config, selected, hidden, student, reference)
+                plugin = _run_tests(config, selected, hidden, student, reference, seed_offset)
             finally:
                 if own_reference:
                     reference.close()
@@ -81,9 +85,11 @@ def test_files(config: Config, topics: list[str], *, hidden: bool) -> tuple[list
     return [f for d in dirs for f in sorted(d.glob("test_*.py"))], public_dirs
 
 
-def _run_tests(config: Config, topics: list[str], hidden: bool, student: Any, reference: Any) -> GradingPlugin:
+def _run_tests(config: Config, topics: list[str], hidden: bool, student: Any, reference: Any,
+               seed_offset: int) -> GradingPlugin:
     files, public_dirs = test_files(config, topics, hidden=hidden)
-    plugin = GradingPlugin(config=config, student=student, reference=reference, public_dirs=public_dirs)
+    plugin = GradingPlugin(config=config, student=student, reference=reference, public_dirs=public_dirs,
+                           seed_offset=seed_offset)
     with tempfile.TemporaryDirectory(prefix="grade-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
         ini.write_text("[pytest]\n", encoding="utf-8")  # ignore any ini/pyproject settings around the course

@@ -54,12 +54,19 @@ class TopicContext:
 
 @dataclass
 class TopicProxy:
-    """`submission` / `reference` in a test: run a named task on that side for the test's topic."""
+    """`submission` / `reference` in a test: run a named task on that side for the test's topic.
+
+    `seed_offset` shifts the training seed of this side only (the data stay the same): `grade calibrate`
+    uses it to measure how much a correct solution varies from one seed to another.
+    """
 
     runner: Runs
     topic: str
+    seed_offset: int = 0
 
     def run(self, task: str, **args: Any) -> Any:
+        if self.seed_offset and "seed" in args:
+            args = {**args, "seed": args["seed"] + self.seed_offset}
         return self.runner.run(self.topic, task, **args)
 
 
@@ -78,10 +85,12 @@ class _Record:
 class GradingPlugin:
     """Registered with pytest.main(plugins=[...]); collects one CheckResult per test."""
 
-    def __init__(self, *, config: Config, student: Runs, reference: Runs, public_dirs: set[Path]):
+    def __init__(self, *, config: Config, student: Runs, reference: Runs, public_dirs: set[Path],
+                 seed_offset: int = 0):
         self._config = config
         self._student = student
         self._reference = reference
+        self.seed_offset = seed_offset
         self.public_dirs = {p.resolve() for p in public_dirs}
         self.records: dict[str, _Record] = {}
         self._artifacts: dict[str, dict[str, Any]] = {}
@@ -138,7 +147,7 @@ class GradingPlugin:
 
     @pytest.fixture
     def submission(self, request: pytest.FixtureRequest) -> TopicProxy:
-        return TopicProxy(self._student, self._topic_of(request))
+        return TopicProxy(self._student, self._topic_of(request), self.seed_offset)
 
     @pytest.fixture
     def reference(self, request: pytest.FixtureRequest) -> TopicProxy:

@@ -102,3 +102,10 @@ def test_array_dataset_rejects_wrong_arrays():
         ArrayImageDataset(torch.zeros(2, 28, 28))
     with pytest.raises(ValueError, match="labels"):
         ArrayImageDataset(_images(2, 28, 28), torch.zeros(3))
+
+
+def test_negative_limit_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="limit"):
+        vision.load_mnist(tmp_path, limit=-1)
+    with pytest.raises(ValueError, match="limit"):
+        vision.balanced_pick(torch.tensor([0, 1]), -1)

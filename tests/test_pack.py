@@ -133,3 +133,14 @@ def test_cli_pack(copy):
     (copy / "assignments" / MODULE).write_text("x = 1\n")
     done = subprocess.run([str(GRADE), "pack", "--no-checks"], cwd=copy, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "problem:" in done.stdout and "defines no LinearRegression" in done.stdout
+
+
+def test_a_notebook_counts_when_the_module_is_missing(copy):
+    module = copy / "assignments" / MODULE
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(module.read_text()),
+                                         nbformat.v4.new_code_cell("losses = train(LinearRegression(), 1, 2, 3, 4)")])
+    nbformat.write(nb, str(module.with_suffix(".ipynb")))
+    module.unlink()
+    packed = pack(config=copy / "grading.yaml", run_checks=False)
+    assert packed.problems == []
+    assert packed.files == ["01_linear_regression/linear_regression.ipynb"]

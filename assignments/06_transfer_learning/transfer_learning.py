@@ -1,4 +1,4 @@
-"""Topic 6: transfer learning. Reuse AlexNet's or VGG16's convolutional features and train a new head for ants vs bees."""
+"""Topic 6: transfer learning. Reuse AlexNet's or VGG16's convolutional features, train a new head for ants vs bees."""
 
 import torch
 import torchvision

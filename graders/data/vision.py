@@ -41,6 +41,8 @@ class ImageSet:
 def balanced_pick(labels: Tensor, limit: int | None) -> Tensor:
     """Indices of the first `limit` items taking each class's items in file order, one class after another."""
     n = len(labels)
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be at least 0, got {limit}")
     if limit is None or limit >= n:
         return torch.arange(n)
     order = torch.argsort(labels, stable=True)  # grouped by class, file order inside a group
@@ -57,6 +59,8 @@ def _subset(images: Tensor, labels: Tensor, limit: int | None, source: str) -> I
 
 def _standin(kind: str, train: bool, limit: int | None, folder: Path, **kwargs: int) -> ImageSet:
     """Generate a stand-in split; train and test come from different seeds, like disjoint real splits."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be at least 0, got {limit}")
     n = STANDIN_SIZES[kind][0 if train else 1] if limit is None else limit
     makers: dict[str, Callable[..., tuple[Tensor, Tensor]]] = {
         "mnist": standins.mnist_like, "cifar10": standins.cifar_like, "two_class": standins.two_class}

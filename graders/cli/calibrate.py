@@ -1,0 +1,32 @@
+"""`grade calibrate`: set reference-relative thresholds from the reference's own spread."""
+
+from __future__ import annotations
+
+import click
+
+from graders.calibrate import calibrate as run_calibration
+from graders.cli._common import default_of, reports_errors
+
+
+@click.command()
+@click.option("--seeds", type=int, default=default_of(run_calibration, "seeds"), show_default=True,
+              help="shifted training seeds per thread count")
+@click.option("--threads", type=int, multiple=True, default=default_of(run_calibration, "threads"),
+              show_default=True, help="torch thread counts to run (repeat the option)")
+@click.option("--margin", type=float, default=default_of(run_calibration, "margin"), show_default=True,
+              help="slack added beyond the worst ratio measured")
+@click.option("--topic", "topics", multiple=True, help="only these topics (repeat the option)")
+@click.option("--dry-run", is_flag=True, help="print the thresholds without writing grading.yaml")
+@click.option("--config", "config_path", type=click.Path(), default="grading.yaml", show_default=True)
+@reports_errors
+def calibrate(seeds: int, threads: tuple[int, ...], margin: float, topics: tuple[str, ...], dry_run: bool,
+              config_path: str) -> None:
+    """Grade the reference against itself under other seeds and thread counts, and rewrite the thresholds
+    marked `calibrate:` in grading.yaml so correct but different solutions pass.
+
+    Example: grade calibrate --seeds 3 --threads 1 --threads 2
+    """
+    results = run_calibration(config=config_path, seeds=seeds, threads=threads, margin=margin,
+                              topics=list(topics) or None, write=not dry_run)
+    for cal in results:
+        click.echo(f"{cal.topic}.{cal.check}: {cal.old:g} -> {cal.new:g} ({cal.comment()})")
