@@ -27,7 +27,7 @@ class DaskPool:
         if scheduler is None:
             # processes=True: each worker is its own process, like `dask worker` on a machine of the cluster.
             self.cluster = LocalCluster(n_workers=local_workers or 1, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None,
+                                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                         resources=self.resources)
         try:
             self.client = Client(self.cluster if self.cluster is not None else scheduler, timeout=30)

@@ -66,6 +66,8 @@ def grade_submission(path: str | Path, *, config: str | Path | Config = "grading
         )
     if submission is None:
         result.status, result.reason = "failed to load", failure
+    else:
+        result.notes = submission.problems
     result.duration_s = round(time.monotonic() - clock, 3)
     return result
 

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 from graders.config import Config
 from graders.errors import SubmissionError
 from graders.notebook import notebook_to_module
+from graders.pack import verify_manifest
 
 # Files a submission may ship that would hijack imports or the test run; never copied to the worker.
 _HIJACKERS = {"conftest.py", "sitecustomize.py", "usercustomize.py", "__init__.py"}
@@ -31,6 +32,7 @@ class Submission:
     root: Path
     modules: dict[str, Path] = field(default_factory=dict)  # topic -> module file in the copy
     notes: dict[str, list[str]] = field(default_factory=dict)  # topic -> skipped cells, ignored files
+    problems: list[str] = field(default_factory=list)  # about the whole submission (e.g. its manifest)
 
     def module(self, topic: str) -> Path | None:
         return self.modules.get(topic)
@@ -45,6 +47,8 @@ def open_submission(path: str | Path, *, config: Config, workdir: Path, topic: s
     root = workdir / "submission"
     root.mkdir(parents=True)
     sub = Submission(name=name or _name_of(source), source=source, root=root)
+    if source.is_dir() or source.suffix == ".zip":
+        sub.problems = [f"manifest: {problem}" for problem in verify_manifest(source)]
     if source.is_dir():
         _collect_folder(source, sub, config)
     elif source.suffix == ".zip":

@@ -19,10 +19,12 @@ from graders.reports import write_reports
 @click.option("--topic", default=None, help="grade only this topic (required for a single .py/.ipynb)")
 @click.option("--out", type=click.Path(), default=None, help="report folder (default: reports/<name>/)")
 @click.option("--name", default=None, help="the submission's name in reports (default: from PATH)")
+@click.option("--audience", type=click.Choice(["student", "instructor"]), default=None,
+              help="who the feedback files and the table are for (default: instructor with --hidden)")
 @click.option("--config", "config_path", type=click.Path(), default="grading.yaml", show_default=True)
 @reports_errors
 def submission(path: str, hidden: bool, topic: str | None, out: str | None, name: str | None,
-               config_path: str) -> None:
+               audience: str | None, config_path: str) -> None:
     """Grade the submission at PATH (a folder like assignments/, a .zip, or a .py/.ipynb with --topic).
 
     Exit code 0 when every check passed, 1 when some failed, 4 when the submission could not be read.
@@ -32,8 +34,9 @@ def submission(path: str, hidden: bool, topic: str | None, out: str | None, name
     config = load_config(config_path)
     result = grade_submission(path, config=config, hidden=hidden, topic=topic, name=name)
     folder = Path(out) if out else config.resolve(config.reports_dir) / result.submission
-    write_reports(result, folder, audience="student")  # result.json keeps everything for instructors
-    print_summary(result, audience="instructor" if hidden else "student")
+    audience = audience or ("instructor" if hidden else "student")
+    write_reports(result, folder, audience=audience)
+    print_summary(result, audience=audience)
     click.echo(f"reports: {folder}")
     if result.status == "failed to load":
         sys.exit(4)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
+import fcntl
 import os
 import secrets
+import select
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -16,9 +15,10 @@ from typing import Any
 from graders.config import Config
 from graders.errors import GradingError, TaskFailed, WorkerCrashed, WorkerError, WorkerTimeout
 from graders.worker.protocol import read_message, write_message
+from graders.worker.zygote import Zygote
 
-# Environment variables the worker gets; nothing else of the grader's environment crosses.
 _UID_BASE, _UID_SPAN = 1_000_000, 1_000_000_000  # far above system and login users
+# Environment variables the worker gets; nothing else of the grader's environment crosses.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
@@ -37,9 +37,11 @@ class Worker:
         # A uid of its own: RLIMIT_NPROC and signals are per uid, so parallel workers must not share one,
         # and whatever the student left running (even after setsid) can be found and killed by uid.
         self.uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._pid: int | None = None
         self._unstartable: GradingError | None = None  # the worker never started: don't retry per test
         self._log = tempfile.TemporaryFile()
+        # Append-only: the worker writes through its own descriptor while we seek around to read the tail.
+        fcntl.fcntl(self._log.fileno(), fcntl.F_SETFL, fcntl.fcntl(self._log.fileno(), fcntl.F_GETFL) | os.O_APPEND)
 
     def call(self, task: str, *, module: Path, args: dict[str, Any]) -> Any:
         """Run one task; student exceptions raise TaskFailed, worker failures WorkerError."""
@@ -47,7 +49,7 @@ class Worker:
             raise WorkerTimeout(f"the submission's time limit ({self.limits.submission_s:g} s) was used up")
         if self._unstartable is not None:
             raise self._unstartable
-        if self._proc is None:
+        if self._pid is None:
             self._start()
         deadline = min(time.monotonic() + self.limits.call_s, self.deadline)
         try:
@@ -67,18 +69,19 @@ class Worker:
         req_read, req_write = os.pipe()
         resp_read, resp_write = os.pipe()
         limits = {name: getattr(self.limits, name) for name in self.limits.__dataclass_fields__}
-        spec = {"request_fd": req_read, "response_fd": resp_write, "workdir": str(self.workdir),
-                "deny_paths": self.deny_paths, "limits": limits, "threads": self.config.threads,
-                "device": self.config.device, "uid": self.uid}
-        self._proc = subprocess.Popen(
-            [sys.executable, "-I", "-m", "graders.worker", json.dumps(spec)],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT, cwd=self.workdir,
-            env=self._env(), pass_fds=(req_read, resp_write), start_new_session=True,
-        )
-        os.close(req_read)
-        os.close(resp_write)
+        spec = {"workdir": str(self.workdir), "deny_paths": self.deny_paths, "limits": limits,
+                "threads": self.config.threads, "device": self.config.device, "uid": self.uid}
         self._requests = os.fdopen(req_write, "wb")
         self._response_fd = resp_read
+        try:
+            self._zygote = Zygote.shared(self._env())
+            self._pid = self._zygote.spawn(spec, [req_read, resp_write, self._log.fileno()])
+        except WorkerError as exc:
+            self._unstartable = exc
+            raise
+        finally:
+            os.close(req_read)
+            os.close(resp_write)
         try:
             hello = read_message(resp_read, deadline=time.monotonic() + self.limits.startup_s, max_bytes=1 << 20)
         except WorkerError as exc:
@@ -92,20 +95,19 @@ class Worker:
     def _env(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
         threads = str(self.config.threads)
-        env.update(HOME=str(self.workdir), TMPDIR=str(self.workdir), PYTHONHASHSEED="0",
+        # The same for every worker of a config, so they share one zygote; lock_down sets HOME and TMPDIR.
+        env.update(PYTHONHASHSEED="0",
                    OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
                    CUBLAS_WORKSPACE_CONFIG=":4096:8", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
         return env
 
     def _failed(self, exc: BaseException, *, starting: bool = False) -> GradingError:
         """Kill the worker (it restarts on the next call) and explain what happened."""
-        proc = self._proc
-        self.stop(graceful=False)
+        code = self.stop(graceful=False)
         self.restarts += 1
         if isinstance(exc, WorkerTimeout):
             return WorkerTimeout(f"timed out: the call ran past {self.limits.call_s:g} s (or the submission's "
                                  f"{self.limits.submission_s:g} s); the worker was stopped")
-        code = proc.returncode if proc else None
         why = _exit_reason(code)
         if starting:
             return WorkerCrashed(f"the worker failed to start ({why}): {self.output_tail(300)}")
@@ -117,28 +119,31 @@ class Worker:
         self._log.seek(max(0, self._log.tell() - size))
         return self._log.read().decode("utf-8", "replace").strip()
 
-    def stop(self, *, graceful: bool = True) -> None:
-        """End the worker and everything it started (its whole session)."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if graceful and proc.poll() is None:
+    def stop(self, *, graceful: bool = True) -> int | None:
+        """End the worker and everything it started (its session, its uid); return its exit code."""
+        pid, self._pid = self._pid, None
+        if pid is None:
+            return None
+        if graceful:
             try:
                 write_message(self._requests, {"stop": True})
-                proc.wait(timeout=2)
-            except (OSError, ValueError, subprocess.TimeoutExpired):
+            except (OSError, ValueError):
                 pass
+            _wait_for_eof(self._response_fd, timeout=2)
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the session: children the student started die too
+            os.killpg(pid, signal.SIGKILL)  # the session: children the student started die too
         except (ProcessLookupError, PermissionError):
             pass
-        proc.wait()
         kill_uid(self.uid)
         for close in (self._requests.close, lambda: os.close(self._response_fd)):
             try:
                 close()
             except OSError:
                 pass
+        try:
+            return self._zygote.reap(pid)
+        except WorkerError:
+            return None
 
     def close(self) -> None:
         self.stop()
@@ -174,6 +179,17 @@ def _uid_of(proc_dir: Path) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def _wait_for_eof(fd: int, *, timeout: float) -> None:
+    """Give a worker asked to stop a moment to exit on its own (its end of the pipe closes)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0 and select.select([fd], [], [], left)[0]:
+        try:
+            if not os.read(fd, 1 << 16):
+                return
+        except OSError:
+            return
 
 
 def _exit_reason(code: int | None) -> str:

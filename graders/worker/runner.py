@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
-import json
 import os
 import sys
 import traceback
@@ -13,9 +12,10 @@ from types import ModuleType
 from typing import Any
 
 
-def main(argv: list[str]) -> int:
-    spec = json.loads(argv[1])
-    # Locking down comes before torch or any student code is imported (see docs/sandbox.md).
+def serve(spec: dict[str, Any]) -> int:
+    """Run in a freshly forked worker (graders/worker/zygote.py): lock down, then answer task requests."""
+    # Locking down comes before any student code is imported (see docs/sandbox.md); the fork left us
+    # with a single thread, which the namespaces need.
     from graders.worker import sandbox
 
     limits = spec["limits"]

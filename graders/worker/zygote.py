@@ -1,0 +1,142 @@
+"""A fork server: imports torch once, then forks a fresh worker per submission in milliseconds.
+
+Importing torch takes seconds; a grading process starts many workers (one per submission, one for the
+reference, one more after each crash). The zygote runs only our code: each forked child locks itself down
+(graders/worker/sandbox.py) before it touches student code, exactly as a freshly started process would.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from graders.errors import WorkerCrashed
+
+_MESSAGE = 1 << 16
+
+
+class Zygote:
+    """The grader's handle on one fork server (one per environment, shared by the process's workers)."""
+
+    _instances: dict[str, Zygote] = {}
+    _instances_lock = threading.Lock()
+
+    def __init__(self, env: dict[str, str]):
+        self._lock = threading.Lock()
+        self._sock, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "graders.worker.zygote", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        theirs.close()
+        if self._request({"hello": True}).get("ready") is not True:
+            raise WorkerCrashed("the worker fork server did not start")
+
+    @classmethod
+    def shared(cls, env: dict[str, str]) -> Zygote:
+        """The running zygote for this environment, started (or restarted) when needed."""
+        key = json.dumps(env, sort_keys=True)
+        with cls._instances_lock:
+            zygote = cls._instances.get(key)
+            if zygote is None or zygote._proc.poll() is not None:
+                zygote = cls._instances[key] = Zygote(env)
+        return zygote
+
+    def spawn(self, spec: dict[str, Any], fds: list[int]) -> int:
+        """Fork a worker that serves `spec` over `fds` (request read end, response write end, log)."""
+        return int(self._request({"spawn": spec}, fds)["pid"])
+
+    def reap(self, pid: int) -> int | None:
+        """Wait for a worker that was killed or ended; its exit code as Popen.returncode gives it."""
+        return self._request({"wait": pid}).get("code")
+
+    def _request(self, message: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
+        with self._lock:
+            try:
+                socket.send_fds(self._sock, [json.dumps(message).encode()], fds or [])
+                reply = self._sock.recv(_MESSAGE)
+            except OSError as exc:
+                raise WorkerCrashed(f"the worker fork server is gone ({exc.strerror})") from None
+        if not reply:
+            raise WorkerCrashed("the worker fork server ended")
+        return json.loads(reply)
+
+    def close(self) -> None:
+        self._sock.close()
+        try:
+            self._proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+
+
+@atexit.register
+def _close_all() -> None:
+    for zygote in Zygote._instances.values():
+        zygote.close()
+
+
+def main(fd: int) -> None:
+    """The zygote itself: import once, then serve spawn/wait requests until the grader hangs up."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when workers and the zygote end
+    import numpy  # noqa: F401
+    import torch  # noqa: F401
+    import torchvision  # noqa: F401
+
+    import graders.tasks  # noqa: F401
+    from graders.worker import runner
+
+    sock = socket.socket(fileno=fd)
+    while True:
+        try:
+            data, fds, _, _ = socket.recv_fds(sock, _MESSAGE, 3)
+        except OSError:
+            return
+        if not data:
+            return
+        message = json.loads(data)
+        if "spawn" in message:
+            reply = {"pid": _fork(message["spawn"], fds, sock, runner)}
+        elif "wait" in message:
+            _, status = os.waitpid(message["wait"], 0)
+            reply = {"code": os.waitstatus_to_exitcode(status)}
+        else:
+            reply = {"ready": True}
+        sock.send(json.dumps(reply).encode())
+
+
+def _fork(spec: dict[str, Any], fds: list[int], sock: socket.socket, runner: Any) -> int:
+    pid = os.fork()
+    if pid:
+        for fd in fds:
+            os.close(fd)  # only the child may hold the pipes, so the grader sees EOF when it dies
+        return pid
+    code = 1
+    try:
+        sock.close()
+        os.setsid()  # its own session: the grader kills the worker and whatever it starts as one group
+        request_fd, response_fd, log_fd = fds
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        code = runner.serve({**spec, "request_fd": request_fd, "response_fd": response_fd})
+    except BaseException:  # noqa: B036 - the child must never return into the zygote's loop
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
