@@ -1,18 +1,24 @@
-"""Measure `grade batch` throughput: submissions per minute, time per topic and peak memory per grading process.
+"""Measure `grade batch` throughput: submissions per minute, time per topic and peak memory per process.
 
 Run: python bench/batch_bench.py [--copies 6] [--config grading.yaml] [--modes local-1,local-2,dask-2].
 The submissions are copies of the bundled examples (solutions/, assignments/, examples/*), cycled up to
 --copies; each mode grades them into its own temporary reports folder with the hidden tests. The reference
-cache is the course's own, so only the first mode can include training the reference (shown as "warm s").
+cache is the course's own, so only the first mode can include training the reference ("warm s").
+Memory is the peak RSS of each process under this one, polled from /proc (pages a forked worker shares
+with its zygote count in both).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import os
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 from itertools import cycle, islice
 from pathlib import Path
 
@@ -24,45 +30,94 @@ from graders.config import load_config  # noqa: E402
 from graders.demo import bundled_submissions  # noqa: E402
 
 MODES = {"local-1": {"workers": 1}, "local-2": {"workers": 2}, "dask-2": {"dask_local": 2}}
+KINDS = ("grader", "zygote", "worker", "dask")
 
 
-def make_copies(config: Path, count: int, into: Path) -> list[str]:
+class MemoryPoll:
+    """Peak RSS (MiB) of every descendant of this process, by kind, sampled every `every` seconds."""
+
+    def __init__(self, every: float = 0.25):  # a /proc walk costs a few ms: keep the poller off the 2 cores
+        self.every = every
+        self.peaks: dict[tuple[int, str], float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> MemoryPoll:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            for pid, kind, rss in _descendants(os.getpid()):
+                key = (pid, kind)
+                self.peaks[key] = max(self.peaks.get(key, 0.0), rss)
+
+    def summary(self) -> dict[str, tuple[int, float]]:
+        """kind -> (processes seen, largest peak RSS in MiB)."""
+        found: dict[str, list[float]] = {}
+        for (_, kind), rss in self.peaks.items():
+            found.setdefault(kind, []).append(rss)
+        return {kind: (len(v), max(v)) for kind, v in found.items()}
+
+
+def _descendants(root: int) -> list[tuple[int, str, float]]:
+    table: dict[int, tuple[int, str, float]] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        rss = float(fields.get("VmRSS", "0 kB").split()[0]) / 1024
+        table[int(status.parent.name)] = (int(fields["PPid"]), cmdline, rss)
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    found, frontier = [], [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid in children.get(parent, []):
+            frontier.append(pid)
+            found.append((pid, _kind(table[pid][1], table.get(parent, (0, "", 0.0))[1]), table[pid][2]))
+    return found
+
+
+def _kind(cmdline: str, parent_cmdline: str) -> str:
+    if "graders.worker.zygote" in cmdline:  # forked workers keep the zygote's command line
+        return "worker" if "graders.worker.zygote" in parent_cmdline else "zygote"
+    if "graders.worker" in cmdline:
+        return "worker"
+    return "grader" if "graders.batch_one" in cmdline else "dask"
+
+
+def make_copies(config: Path, count: int, into: Path) -> None:
     """`count` submissions cycling through the bundled examples, named <example>-<n>."""
     examples = bundled_submissions(load_config(config).root)
-    names = []
     for number, (name, source) in enumerate(islice(cycle(examples.items()), count), start=1):
         target = into / f"{name}-{number}"
         if source.is_dir():
             shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "test_*.py"))
         else:
-            target = target.with_suffix(source.suffix)
-            shutil.copyfile(source, target)
-        names.append(target.name)
-    return names
+            shutil.copyfile(source, target.with_suffix(source.suffix))
 
 
-def measure(mode: str, config: Path, submissions: Path, out: Path) -> BatchResult:
-    return grade_batch(submissions, config=config, out=out, quiet=True, **MODES[mode])
-
-
-def report(mode: str, result: BatchResult) -> list[str]:
+def report(mode: str, result: BatchResult, memory: dict[str, tuple[int, float]]) -> list[str]:
     count = len(result.stats)
     fanout = max(result.duration_s - result.warm_s, 1e-9)
-    by_pid: dict[float, dict[str, float]] = {}
-    for stats in result.stats.values():
-        peak = by_pid.setdefault(stats.get("pid", 0), {"grader": 0.0, "worker": 0.0})
-        peak["grader"] = max(peak["grader"], stats.get("grader_rss_mb", 0.0))
-        peak["worker"] = max(peak["worker"], stats.get("worker_rss_mb", 0.0))
-    grader = max((p["grader"] for p in by_pid.values()), default=0.0)
-    worker = max((p["worker"] for p in by_pid.values()), default=0.0)
-    line = (f"{mode:<8} {count:>4} {result.duration_s:>7.1f} {result.warm_s:>6.1f} {count / fanout * 60:>9.1f} "
-            f"{count / result.duration_s * 60:>9.1f} {len(by_pid):>5} {grader:>10.0f} {worker:>10.0f}")
+    peaks = " ".join(f"{memory.get(kind, (0, 0.0))[1]:>7.0f}" for kind in KINDS)
+    line = (f"{mode:<8} {count:>4} {result.duration_s:>7.1f} {result.warm_s:>6.1f} {count / fanout * 60:>8.1f} "
+            f"{count / result.duration_s * 60:>8.1f} {memory.get('grader', (0, 0))[0]:>5} "
+            f"{memory.get('worker', (0, 0))[0]:>7} {peaks}")
     topics: dict[str, list[float]] = {}
     for row in result.results:
         for topic in row.topics:
             topics.setdefault(topic.name, []).append(topic.duration_s)
-    breakdown = ", ".join(f"{name} {statistics.mean(times):.1f} s" for name, times in topics.items())
-    return [line, f"{'':<8} mean check time per topic: {breakdown or 'none'}"]
+    breakdown = ", ".join(f"{name} {statistics.mean(times):.2f} s" for name, times in topics.items())
+    return [line, f"{'':<8} mean check time per submission and topic: {breakdown or 'none'}"]
 
 
 def main() -> None:
@@ -72,19 +127,23 @@ def main() -> None:
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of: {', '.join(MODES)}")
     args = parser.parse_args()
     cfg = load_config(args.config)
-    print(f"{args.copies} submissions; threads {cfg.threads} per worker; default workers here: "
-          f"{default_workers(cfg)}; limits call {cfg.limits.call_s:g} s, submission {cfg.limits.submission_s:g} s")
-    print(f"{'mode':<8} {'subs':>4} {'wall s':>7} {'warm s':>6} {'fan/min':>9} {'all/min':>9} {'procs':>5} "
-          f"{'grader MB':>10} {'worker MB':>10}")
+    print(f"{args.copies} submissions; topics: {', '.join(cfg.topics)}; threads {cfg.threads} per worker; "
+          f"{os.cpu_count()} cores; default workers here: {default_workers(cfg)}")
+    print(f"{'mode':<8} {'subs':>4} {'wall s':>7} {'warm s':>6} {'fan/min':>8} {'all/min':>8} {'procs':>5} "
+          f"{'workers':>7} " + " ".join(f"{kind + ' MB':>7}" for kind in KINDS))
     with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
         submissions = Path(tmp) / "submissions"
         submissions.mkdir()
         make_copies(args.config, args.copies, submissions)
         for mode in args.modes.split(","):
-            result = measure(mode, args.config, submissions, Path(tmp) / f"out-{mode}")
-            print("\n".join(report(mode, result)), flush=True)
-    print("fan/min: submissions per minute after the reference warm-up; all/min: over the whole batch.\n"
-          "grader MB / worker MB: peak RSS of one grading process / of its largest worker (getrusage).")
+            # quiet's line per submission would bury the table
+            with MemoryPoll() as memory, contextlib.redirect_stdout(io.StringIO()):
+                result = grade_batch(submissions, config=args.config, out=Path(tmp) / f"out-{mode}", quiet=True,
+                                     **MODES[mode])
+            print("\n".join(report(mode, result, memory.summary())), flush=True)
+    print("fan/min: submissions per minute after the reference warm-up; all/min: over the whole batch, with\n"
+          "process and cluster start. procs / workers: grading processes and sandboxed workers started.\n"
+          "MB: largest peak RSS of one grading process, zygote (fork server), worker, Dask worker process.")
 
 
 if __name__ == "__main__":

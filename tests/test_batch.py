@@ -124,6 +124,14 @@ def test_an_existing_batch_needs_resume_or_force(full, course):
     assert gradebook(again.out) == gradebook(full.out)
 
 
+def test_resume_regrades_a_changed_submission(full, course):
+    submissions = Path(full.results[0].source).parent
+    (submissions / "broken.zip").write_bytes(b"PK\x03\x04 resubmitted, still not a zip")
+    again = grade_batch(submissions, config=course, out=full.out, resume=True, quiet=True)
+    assert (again.graded, again.reused) == (1, 4)
+    assert gradebook(again.out)["broken"]["status"] == "failed to load"
+
+
 def test_killed_batch_resumes_to_the_same_gradebook(full, course, tmp_path):
     names = ["correct", "buggy", "broken.zip"]
     subs, out = make_submissions(tmp_path / "subs", names), tmp_path / "out"
@@ -133,7 +141,7 @@ def test_killed_batch_resumes_to_the_same_gradebook(full, course, tmp_path):
     deadline = time.monotonic() + 120
     while not list(out.glob("*/result.json")) and time.monotonic() < deadline and batch.poll() is None:
         time.sleep(0.2)
-    grading = children(batch.pid)
+    grading = descendants(batch.pid)  # grading processes, their fork servers and workers
     batch.send_signal(signal.SIGKILL)
     batch.wait()
     assert grading, "the batch had started its grading processes"
@@ -145,15 +153,19 @@ def test_killed_batch_resumes_to_the_same_gradebook(full, course, tmp_path):
     assert gradebook(out) == gradebook(full.out, {"correct", "buggy", "broken"})
 
 
-def children(pid: int) -> list[int]:
-    found = []
+def descendants(pid: int) -> list[int]:
+    parents = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
     return found
 
 

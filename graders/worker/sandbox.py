@@ -14,16 +14,23 @@ import stat
 import subprocess
 import sys
 import tempfile
+import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
+CLONE_NEWIPC, CLONE_NEWPID = 0x08000000, 0x20000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MNT_DETACH = 2
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
 CAP_SYS_ADMIN = 21
 MB = 1 << 20
-NAMES = ("network", "filesystem", "user", "memory", "cpu_time", "processes", "file_size", "open_files", "audit_hook")
+NAMES = ("network", "filesystem", "scratch", "user", "memory", "cpu_time", "processes", "file_size", "open_files",
+         "audit_hook")
+_NAMESPACED = NAMES[:4]  # what needs Linux namespaces; the rest are rlimits and the hook
+# Directories every user may write to: a worker's files there would outlive it and fill the disk (tests/adversarial).
+SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
@@ -80,12 +87,14 @@ def _status(field: str) -> str:
 
 def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s: int, processes: int,
               file_size_mb: int, open_files: int, allow_network: bool = False, uid: int = 65534,
-              read_paths: Sequence[str] = ()) -> list[Protection]:
+              read_paths: Sequence[str] = (), scratch_mb: int | None = None) -> list[Protection]:
     """Confine this process for good; call it first, before any thread starts (importing torch starts some).
 
     Relative paths are taken from the current directory. `uid` is the unprivileged uid (and gid) a root worker
     drops to: give each parallel worker its own, since RLIMIT_NPROC and signals are per uid. `read_paths` are
-    extra directories the worker must still read after the drop (a data folder, TORCH_HOME).
+    extra directories the worker must still read after the drop (a data folder, TORCH_HOME). `scratch_mb` caps what
+    the worker may write to its workdir and to each of SHARED_DIRS (default: 4 x file_size_mb); those writes stay
+    in memory of this worker's own and vanish with it.
     """
     workdir = os.path.realpath(workdir)
     if not os.path.isdir(workdir):
@@ -93,7 +102,7 @@ def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s:
     limits = (memory_mb, cpu_s, processes, file_size_mb, open_files)
     if sys.platform != "linux":  # a student's Mac: rlimits only
         why = f"needs Linux, this is {sys.platform}"
-        return _settle(workdir, [_off(name, why) for name in NAMES[:3]] + _limits(*limits, nproc_off=why))
+        return _settle(workdir, [_off(name, why) for name in _NAMESPACED] + _limits(*limits, nproc_off=why))
     if _status("Threads") != "1":  # unshare(CLONE_NEWUSER/CLONE_NEWNS) refuse a multi-threaded caller
         raise RuntimeError("lock_down must run before any thread starts (importing torch starts some)")
     needed = _needed_paths(workdir, read_paths)
@@ -107,10 +116,14 @@ def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s:
     userns = None if privileged else _enter_user_namespace()
     where = "" if privileged else " in a user namespace"
     network = _network(allow_network, where, userns)
-    filesystem, private = _filesystem(hidden, where, userns)
+    children = _pid_namespace()
+    scratch_mb = scratch_mb if scratch_mb is not None else max(64, 4 * file_size_mb)
+    filesystem, scratch, private = _filesystem(hidden, workdir, scratch_mb, where, userns)
     user = _become(uid, workdir, needed, private)
     exempt = "the kernel exempts uid 0 from RLIMIT_NPROC" if root and not user.active else None
-    return _settle(workdir, [network, filesystem, user, *_limits(*limits, nproc_off=exempt)])
+    rlimits = _limits(*limits, nproc_off=exempt)
+    rlimits = [replace(p, detail=f"{p.detail}; {children}") if p.name == "processes" else p for p in rlimits]
+    return _settle(workdir, [network, filesystem, scratch, user, *rlimits])
 
 
 def _settle(workdir: str, protections: list[Protection]) -> list[Protection]:
@@ -158,14 +171,52 @@ def _why(exc: OSError, userns: str | None) -> str:
     return f"{exc.strerror}{' (not root)' if os.geteuid() else ''}{extra}"
 
 
-def _filesystem(hidden: list[str], where: str, userns: str | None) -> tuple[Protection, bool]:
-    """Cover each denied path with an empty read-only mount in a private mount namespace."""
+def _pid_namespace() -> str:
+    """Processes the student starts past the hook (_posixsubprocess has no audit event) live in a PID namespace
+    whose init is ours: it reaps their orphans, and killing it (with the worker's process group) kills them all,
+    even one that keeps forking and exiting to stay ahead of a kill by uid (tests/adversarial/test_processes.py)."""
+    try:
+        _unshare(CLONE_NEWPID, "CLONE_NEWPID")
+        pid = os.fork()  # the first child becomes the namespace's init
+    except OSError as exc:
+        return f"children share the grader's PID namespace ({exc.strerror})"
+    if pid == 0:
+        _init_of_namespace()
+    return "children in a PID namespace whose init dies with the worker, taking them all"
+
+
+def _init_of_namespace() -> typing.NoReturn:
+    """Reap orphans until the worker dies; holds no descriptor, so the grader still sees the pipes close."""
+    try:
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        _drop_capabilities()  # uid 0 without capabilities: out of reach of the student's uid, powerless itself
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
+        while True:
+            try:
+                while os.waitpid(-1, os.WNOHANG)[0]:
+                    pass
+            except ChildProcessError:
+                pass
+            signal.sigtimedwait([signal.SIGCHLD], 5.0)
+    finally:
+        os._exit(0)
+
+
+def _filesystem(hidden: list[str], workdir: str, scratch_mb: int, where: str,
+                userns: str | None) -> tuple[Protection, Protection, bool]:
+    """Cover each denied path with an empty read-only mount in a private mount namespace, over private scratch."""
     try:
         _unshare(CLONE_NEWNS, "CLONE_NEWNS")
         # Without this, mounts under shared "/" would propagate back to the grader's namespace.
         _mount(None, "/", None, MS_REC | MS_PRIVATE)
     except OSError as exc:
-        return _off("filesystem", _why(exc, userns)), False
+        why = _why(exc, userns)
+        return _off("filesystem", why), _off("scratch", why), False
+    scratch = _scratch(workdir, scratch_mb, where)  # first: the covers must lie on top of its layers
     try:
         for path in hidden:
             if os.path.isdir(path):
@@ -173,9 +224,73 @@ def _filesystem(hidden: list[str], where: str, userns: str | None) -> tuple[Prot
             else:  # a file: an empty one reads in its place
                 _mount("/dev/null", path, None, MS_BIND)
     except OSError as exc:
-        return _off("filesystem", f"{exc.strerror}"), True
+        return _off("filesystem", f"{exc.strerror}"), scratch, True
     covered = ", ".join(hidden) or "nothing to cover"
-    return Protection("filesystem", True, f"private mount namespace{where}; emptied read-only: {covered}"), True
+    detail = f"private mount namespace{where}; emptied read-only: {covered}; {_private_proc()}"
+    return Protection("filesystem", True, detail), scratch, True
+
+
+def _private_proc() -> str:
+    """A /proc of our own that lists only the processes of the worker's uid once it drops to it.
+
+    The audit hook refuses /proc/<pid> of others by path, but a relative path under an open directory
+    (os.open("1/cmdline", dir_fd=...)) carries no absolute path to check. Since Linux 5.8 each proc mount has its
+    own options; older kernels refuse "invisible" (EINVAL) and the shared one stays untouched.
+    """
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
+    except OSError as exc:
+        return f"/proc shows every process ({exc.strerror})"
+    return "/proc shows only the worker's own processes"
+
+
+def _scratch(workdir: str, size_mb: int, where: str) -> Protection:
+    """Lay a capped tmpfs over the workdir and each world-writable directory (an overlay: what is there stays
+    readable), so what the worker writes never reaches the disk, cannot fill it, and vanishes with the worker.
+    A new IPC namespace does the same for System V shared memory and POSIX message queues."""
+    try:
+        _unshare(CLONE_NEWIPC, "CLONE_NEWIPC")
+        ipc = "own IPC namespace"
+    except OSError as exc:
+        ipc = f"shares the grader's IPC namespace ({exc.strerror})"
+    shared = [os.path.realpath(d) for d in SHARED_DIRS if os.path.isdir(d) and os.stat(d).st_mode & stat.S_IWOTH]
+    layered = _outermost([*shared, workdir])
+    try:
+        for path in layered:
+            _overlay(path, size_mb)
+    except OSError as exc:
+        return _off("scratch", f"{exc.strerror}: writes reach the disk; {ipc}")
+    return Protection("scratch", True, f"writes to {', '.join(layered)} stay in tmpfs layers of this worker{where} "
+                                       f"({size_mb} MB each); {ipc}")
+
+
+def _overlay(path: str, size_mb: int) -> None:
+    """Mount an overlay on `path`: the original below (read-only), a fresh capped tmpfs above for the writes."""
+    info = os.stat(path)
+    lower = os.open(path, os.O_PATH | os.O_DIRECTORY)  # the original, reachable once the tmpfs covers it
+    top = -1
+    try:
+        # nr_inodes: empty files cost kernel memory that size= does not count.
+        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes=65536,mode=0700")
+        top = os.open(path, os.O_PATH | os.O_DIRECTORY)
+        for name in ("upper", "work"):
+            os.mkdir(os.path.join(path, name), 0o700)
+        upper = os.path.join(path, "upper")
+        os.chown(upper, info.st_uid, info.st_gid)  # the overlay's root takes the upper root's owner and mode:
+        os.chmod(upper, stat.S_IMODE(info.st_mode))  # /tmp stays 1777, a workdir 0700
+        options = f"lowerdir=/proc/self/fd/{lower},upperdir=/proc/self/fd/{top}/upper,workdir=/proc/self/fd/{top}/work"
+        try:
+            _mount("overlay", path, "overlay", MS_NOSUID | MS_NODEV, options)
+        except OSError:
+            _mount("overlay", path, "overlay", MS_NOSUID | MS_NODEV, options + ",userxattr")  # in a user namespace
+    except OSError:
+        if top >= 0:
+            _libc().umount2(os.fsencode(path), MNT_DETACH)  # leave the path as it was
+        raise
+    finally:
+        for fd in (lower, top):
+            if fd >= 0:
+                os.close(fd)
 
 
 def _become(uid: int, workdir: str, needed: list[str], private: bool) -> Protection:
