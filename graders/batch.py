@@ -20,7 +20,7 @@ from typing import Any
 
 import graders
 from graders.batch_progress import Progress, is_failure
-from graders.batch_sources import Entry, content_hash, find_entries
+from graders.batch_sources import Entry, Source, content_hash, find_entries
 from graders.config import Config, Device, load_config
 from graders.errors import BatchError, ReportError
 from graders.reports import ALL_FORMATS, read_result, write_batch_reports, write_reports
@@ -48,11 +48,12 @@ class BatchResult:
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def grade_batch(submissions: str | Path, *, config: str | Path = "grading.yaml", out: str | Path | None = None,
+def grade_batch(submissions: Source, *, config: str | Path = "grading.yaml", out: str | Path | None = None,
                 workers: int | None = None, resume: bool = False, force: bool = False, hidden: bool = True,
                 quiet: bool = False, scheduler: str | None = None, dask_local: int | None = None,
                 device: str | None = None) -> BatchResult:
-    """Grade every entry of `submissions` (one per student) into `out` (default: the config's reports_dir)."""
+    """Grade every entry of `submissions` (a folder with one entry per student, or a mapping of name -> entry)
+    into `out` (default: the config's reports_dir)."""
     clock = time.monotonic()
     _check_options(resume=resume, force=force, workers=workers, scheduler=scheduler, dask_local=dask_local,
                    device=device)

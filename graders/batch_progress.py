@@ -60,7 +60,7 @@ class Progress:
 
     def reference(self, failures: list[str], wall_s: float) -> None:
         if not failures:
-            self._print(f"reference solution: every check passes ({wall_s:.1f} s; its results are cached)")
+            self._print(f"reference solution: every check passes ({wall_s:.1f} s; its results are now cached)")
             return
         self._print(f"warning: the reference solution fails {dc.count(len(failures), 'check')} of its own; "
                     "check the thresholds (grade calibrate):")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,8 +43,14 @@ class Entry:
         return not self.status
 
 
-def find_entries(folder: str | Path, *, config: Config, skip: Path | None = None) -> list[Entry]:
-    """Every entry of `folder`, sorted by name; duplicates and unusable entries come back with a reason."""
+Source = str | Path | Mapping[str, Path]
+
+
+def find_entries(folder: Source, *, config: Config, skip: Path | None = None) -> list[Entry]:
+    """Every entry of `folder`, sorted by name; duplicates and unusable entries come back with a reason.
+    A mapping of name -> entry path (as `graders.demo.bundled_submissions` gives) names the entries itself."""
+    if isinstance(folder, Mapping):
+        return _finish([_named(name, Path(path), config) for name, path in folder.items()])
     folder = Path(folder)
     if not folder.is_dir():
         raise BatchError(f"{folder}: not a folder; pass the folder holding one submission per student")
@@ -52,6 +60,17 @@ def find_entries(folder: str | Path, *, config: Config, skip: Path | None = None
         entries = [_folder_entry(p, config) for p in _children(folder / "submitted", skip) if p.is_dir()]
     else:
         entries = [_entry(p, config) for p in _children(folder, skip)]
+    return _finish(entries)
+
+
+def _named(name: str, path: Path, config: Config) -> Entry:
+    if not path.exists():
+        return Entry(safe_name(name), path, str(path), status="failed to load",
+                     reason=f"{path}: no such file or folder")
+    return dataclasses.replace(_entry(path, config), name=safe_name(name))
+
+
+def _finish(entries: list[Entry]) -> list[Entry]:
     for entry in entries:
         if entry.name.casefold() in RESERVED:
             entry.name += "_"

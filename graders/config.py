@@ -60,6 +60,8 @@ class TopicConfig:
     required: list[str] = doc("names the module must define", factory=list)
     budget: dict[str, float] = doc("training budget passed to tasks (sizes, epochs, lr...)", factory=dict)
     checks: dict[str, CheckConfig] = doc("check name -> points, visibility, threshold", factory=dict)
+    variants: dict[str, dict[str, float]] = doc("per-model budget overrides, for a topic with several models",
+                                                factory=dict)
 
     def check(self, name: str) -> CheckConfig:
         return self.checks[name]

@@ -187,7 +187,8 @@ class GradingPlugin:
         spec = self._config.topics[record.topic].checks[record.check]
         figures = next((o for o in reversed(record.outcomes) if o.measured is not None), None)
         if record.passed:
-            message = "; ".join(o.message for o in record.outcomes) or "passed"
+            # The last outcome is the check's verdict; the earlier ones validated what it rests on.
+            message = record.outcomes[-1].message if record.outcomes else "passed"
         else:
             message = record.failure or "did not run"
         hint = "" if record.passed else (record.hint or spec.hint)

@@ -120,3 +120,10 @@ def test_content_hash_follows_content_not_bytecode(tmp_path):
                                        ("-rf", "rf"), ("", "unnamed"), ("a/b\\c", "a_b_c")])
 def test_safe_name(raw, safe):
     assert safe_name(raw) == safe
+
+
+def test_a_mapping_names_its_entries(tmp_path):
+    write(tmp_path / "a" / MODULE)
+    found = rows(find_entries({"reference": tmp_path / "a", "gone": tmp_path / "nope"}, config=CONFIG))
+    assert found["reference"] == ("a", None, "", "")
+    assert found["gone"][2] == "failed to load" and "no such file or folder" in found["gone"][3]

@@ -60,4 +60,4 @@ def tensor(value: Any, what: str) -> Any:
 
 
 # Importing the task modules registers their tasks.
-from graders.tasks import regression  # noqa: E402,F401
+from graders.tasks import images, regression  # noqa: E402,F401

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from graders.tasks import InvalidOutput, floats, need, seed_everything, task, tensor
+from graders.tasks.hooks import GradMode, GradWatch
 
 # The harness's own public building blocks, used to cross-check one student piece at a time:
 # the student's train() on a standard model, or a standard loop on the student's model.
@@ -51,7 +52,7 @@ def fit(module: Any, *, device: str, model: str, init: dict, x: torch.Tensor, y:
     dev = torch.device(device)
     net = (STANDARD_MODELS[standard]() if standard else _build(module, model, init)).to(dev)
     x, y, eval_x = x.to(dev), y.to(dev), eval_x.to(dev)
-    watch = _GradWatch(net)
+    watch = GradWatch(net)
     start = time.perf_counter()
     if harness_loop:
         losses = _harness_train(net, x, y, epochs, lr, loss=harness_loop["loss"], optimizer=harness_loop["optimizer"])
@@ -60,7 +61,7 @@ def fit(module: Any, *, device: str, model: str, init: dict, x: torch.Tensor, y:
     seconds = time.perf_counter() - start
     watch.remove()
     before = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    grad_seen = _GradMode(net)
+    grad_seen = GradMode(net)
     if harness_loop:
         predictions = _harness_predict(net, eval_x, harness_loop["predict"])
     else:
@@ -104,50 +105,3 @@ def _harness_predict(net: nn.Module, x: torch.Tensor, kind: str) -> torch.Tensor
     with torch.no_grad():
         out = net(x)
     return (out >= 0.5).float() if kind == "label" else out
-
-
-class _GradMode:
-    """Records whether any forward pass ran with gradient tracking on (a predict() without no_grad).
-
-    Checking the output's requires_grad is not enough: thresholded labels never require grad.
-    """
-
-    def __init__(self, net: nn.Module):
-        self.enabled = False
-        self._handle = net.register_forward_hook(self._seen)
-
-    def _seen(self, *_: Any) -> None:
-        self.enabled = self.enabled or torch.is_grad_enabled()
-
-    def remove(self) -> None:
-        self._handle.remove()
-
-
-class _GradWatch:
-    """Counts backward passes that added to a gradient left over from the previous step.
-
-    A gradient hook sees each fresh gradient; the post-accumulate hook then sees .grad. If they differ,
-    the old gradient was neither zeroed nor set to None: the classic missing `optimizer.zero_grad()`.
-    """
-
-    def __init__(self, net: nn.Module):
-        self.steps = self.accumulated = 0
-        params = [p for p in net.parameters() if p.requires_grad]
-        self._fresh: torch.Tensor | None = None
-        self._handles = []
-        if params:
-            first = params[0]
-            self._handles.append(first.register_hook(self._remember))
-            self._handles.append(first.register_post_accumulate_grad_hook(self._compare))
-
-    def _remember(self, grad: torch.Tensor) -> None:
-        self._fresh = grad.detach().clone()
-
-    def _compare(self, param: torch.Tensor) -> None:
-        self.steps += 1
-        if self._fresh is not None and param.grad is not None and not torch.equal(param.grad, self._fresh):
-            self.accumulated += 1
-
-    def remove(self) -> None:
-        for handle in self._handles:
-            handle.remove()

@@ -14,16 +14,15 @@ import stat
 import subprocess
 import sys
 import tempfile
-import typing
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
-CLONE_NEWIPC, CLONE_NEWPID = 0x08000000, 0x20000000
+CLONE_NEWIPC = 0x08000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MNT_DETACH = 2
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 24, 38
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
 CAP_SYS_ADMIN = 21
 MB = 1 << 20
 NAMES = ("network", "filesystem", "scratch", "user", "memory", "cpu_time", "processes", "file_size", "open_files",
@@ -116,14 +115,11 @@ def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s:
     userns = None if privileged else _enter_user_namespace()
     where = "" if privileged else " in a user namespace"
     network = _network(allow_network, where, userns)
-    children = _pid_namespace()
     scratch_mb = scratch_mb if scratch_mb is not None else max(64, 4 * file_size_mb)
     filesystem, scratch, private = _filesystem(hidden, workdir, scratch_mb, where, userns)
     user = _become(uid, workdir, needed, private)
     exempt = "the kernel exempts uid 0 from RLIMIT_NPROC" if root and not user.active else None
-    rlimits = _limits(*limits, nproc_off=exempt)
-    rlimits = [replace(p, detail=f"{p.detail}; {children}") if p.name == "processes" else p for p in rlimits]
-    return _settle(workdir, [network, filesystem, scratch, user, *rlimits])
+    return _settle(workdir, [network, filesystem, scratch, user, *_limits(*limits, nproc_off=exempt)])
 
 
 def _settle(workdir: str, protections: list[Protection]) -> list[Protection]:
@@ -169,41 +165,6 @@ def _network(allow: bool, where: str, userns: str | None) -> Protection:
 def _why(exc: OSError, userns: str | None) -> str:
     extra = f"; no user namespace either: {userns}" if userns else ""
     return f"{exc.strerror}{' (not root)' if os.geteuid() else ''}{extra}"
-
-
-def _pid_namespace() -> str:
-    """Processes the student starts past the hook (_posixsubprocess has no audit event) live in a PID namespace
-    whose init is ours: it reaps their orphans, and killing it (with the worker's process group) kills them all,
-    even one that keeps forking and exiting to stay ahead of a kill by uid (tests/adversarial/test_processes.py)."""
-    try:
-        _unshare(CLONE_NEWPID, "CLONE_NEWPID")
-        pid = os.fork()  # the first child becomes the namespace's init
-    except OSError as exc:
-        return f"children share the grader's PID namespace ({exc.strerror})"
-    if pid == 0:
-        _init_of_namespace()
-    return "children in a PID namespace whose init dies with the worker, taking them all"
-
-
-def _init_of_namespace() -> typing.NoReturn:
-    """Reap orphans until the worker dies; holds no descriptor, so the grader still sees the pipes close."""
-    try:
-        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        null = os.open(os.devnull, os.O_RDWR)
-        for fd in (0, 1, 2):
-            os.dup2(null, fd)
-        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-        _drop_capabilities()  # uid 0 without capabilities: out of reach of the student's uid, powerless itself
-        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])
-        while True:
-            try:
-                while os.waitpid(-1, os.WNOHANG)[0]:
-                    pass
-            except ChildProcessError:
-                pass
-            signal.sigtimedwait([signal.SIGCHLD], 5.0)
-    finally:
-        os._exit(0)
 
 
 def _filesystem(hidden: list[str], workdir: str, scratch_mb: int, where: str,

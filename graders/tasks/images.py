@@ -1,0 +1,178 @@
+"""Tasks for the image topics (4 DNN, 5 CNNs, 6 transfer learning): models, transforms, train_one_epoch, evaluate."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from graders.data.arrays import ArrayImageDataset
+from graders.tasks import InvalidOutput, need, seed_everything, task, tensor
+from graders.tasks.hooks import GradMode, GradWatch, ModeLog
+
+OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+# Used where the student's module has no transform for the data (LeNet on MNIST).
+_STANDARD_TRANSFORMS = {"mnist": lambda: _compose_mnist()}
+
+
+def _compose_mnist() -> Any:
+    from torchvision import transforms as T
+
+    return T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
+
+
+@task("images.inspect")
+def inspect(module: Any, *, device: str, build: dict, probe: torch.Tensor, seed: int) -> dict:
+    """Build the model and describe it: parameters, which train, layers and the output on a probe batch."""
+    seed_everything(seed)
+    net = _build(module, build)
+    net.eval()
+    with torch.no_grad():
+        out = tensor(net(probe), "forward()")
+    return {
+        "param_count": sum(p.numel() for p in net.parameters()),
+        "trainable": {name: p.requires_grad for name, p in net.named_parameters()},
+        "shapes": {name: list(p.shape) for name, p in net.named_parameters()},
+        "layers": {name: type(m).__name__ for name, m in net.named_modules() if name},
+        "output": out,
+        "fingerprint": _fingerprint(net),
+    }
+
+
+@task("images.transform")
+def transform(module: Any, *, device: str, transform: dict, images: torch.Tensor, seed: int) -> dict:
+    """Apply a transform of the student's to PIL images made from uint8 arrays."""
+    seed_everything(seed)
+    dataset = ArrayImageDataset(images, None, _transform(module, transform))
+    items = [dataset[i][0] for i in range(len(dataset))]
+    return {"tensors": [tensor(t, "the transform") for t in items]}
+
+
+@task("images.fit")
+def fit(module: Any, *, device: str, build: dict, train_images: torch.Tensor, train_labels: torch.Tensor,
+        eval_images: torch.Tensor, probe: int, epochs: int, batch_size: int, optimizer: dict,
+        train_transform: dict, eval_transform: dict, seed: int, attempt: int = 1) -> dict:
+    """Train with the student's train_one_epoch, check evaluate() on labelled training images, predict eval.
+
+    The harness makes the loaders, the criterion and the optimizer, as the course's scripts do, and sets
+    eval mode before each epoch so that a train_one_epoch without model.train() shows.
+    """
+    seed_everything(seed)
+    dev = torch.device(device)
+    net = _build(module, build).to(dev)
+    criterion = _RecordingLoss()
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = OPTIMIZERS[optimizer["name"]](params, **{k: v for k, v in optimizer.items() if k != "name"})
+    gen = torch.Generator().manual_seed(seed)
+    loader = DataLoader(ArrayImageDataset(train_images, train_labels, _transform(module, train_transform)),
+                        batch_size=batch_size, shuffle=True, generator=gen)
+    before = _fingerprint(net)
+    train_one_epoch, losses, watch, modes = need(module, "train_one_epoch"), [], GradWatch(net), ModeLog(net)
+    start = time.perf_counter()
+    for _ in range(epochs):
+        net.eval()
+        losses.append(_float(train_one_epoch(net, loader, criterion, opt, dev), "train_one_epoch()"))
+    seconds = time.perf_counter() - start
+    watch.remove()
+    modes.remove()
+    trained_in, seen = modes.take(), criterion.take()
+    eval_tf = _transform(module, eval_transform)
+    checked = _check_evaluate(module, net, criterion, train_images[:probe], train_labels[:probe], eval_tf, dev)
+    return {
+        "losses": losses, "batch_losses": seen, "seconds": seconds,
+        "train_modes": trained_in, "backward_steps": watch.steps, "accumulated_steps": watch.accumulated,
+        "before": before, "after": _fingerprint(net), **checked,
+        "predictions": _predict(net, eval_images, eval_tf, dev, batch_size),
+    }
+
+
+def _check_evaluate(module: Any, net: nn.Module, criterion: _RecordingLoss, images: torch.Tensor,
+                    labels: torch.Tensor, eval_tf: Any, dev: torch.device) -> dict:
+    """The student's evaluate() on labelled images, beside the harness's own figures for the same images."""
+    loader = DataLoader(ArrayImageDataset(images, labels, eval_tf), batch_size=64)
+    net.train()  # evaluate() must switch to eval mode itself
+    modes, grads = ModeLog(net), GradMode(net)
+    result = need(module, "evaluate")(net, loader, criterion, dev)
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise InvalidOutput(f"evaluate() must return (mean loss, accuracy), got {type(result).__name__}")
+    loss, acc = _float(result[0], "evaluate()'s loss"), _float(result[1], "evaluate()'s accuracy")
+    eval_modes, grad_on = modes.take(), grads.enabled
+    modes.remove()
+    grads.remove()
+    criterion.take()
+    net.eval()
+    total, correct = 0.0, 0
+    with torch.no_grad():
+        for inputs, targets in loader:
+            logits = net(inputs.to(dev))
+            total += float(nn.functional.cross_entropy(logits, targets.to(dev), reduction="sum"))
+            correct += int((logits.argmax(1) == targets.to(dev)).sum())
+    return {"evaluate": [loss, acc], "evaluate_expected": [total / len(labels), correct / len(labels)],
+            "evaluate_modes": eval_modes, "evaluate_grad": grad_on}
+
+
+def _predict(net: nn.Module, images: torch.Tensor, eval_tf: Any, dev: torch.device, batch_size: int) -> torch.Tensor:
+    net.eval()
+    loader = DataLoader(ArrayImageDataset(images, None, eval_tf), batch_size=batch_size)
+    with torch.no_grad():
+        return torch.cat([net(inputs.to(dev)).argmax(1).cpu() for inputs, _ in loader])  # (N,)
+
+
+def _build(module: Any, build: dict) -> nn.Module:
+    """A model from a class (`{"class": name, "init": {...}}`) or a builder (`{"function": name, ...}`)."""
+    kwargs = dict(build.get("init", {}))
+    if "weights" in build:
+        kwargs["weights"] = _weights(build["weights"])
+    name = build.get("class") or build["function"]
+    net = need(module, name)(**kwargs)
+    if not isinstance(net, nn.Module):
+        raise InvalidOutput(f"{name}(...) must return a torch.nn.Module, got {type(net).__name__}")
+    return net
+
+
+def _weights(spec: dict) -> dict[str, torch.Tensor]:
+    from graders.data import weights
+
+    if spec.get("file"):
+        return weights.load_checkpoint(spec["file"])
+    return weights.standin_state_dict(spec["arch"], seed=int(spec["seed"]))
+
+
+def _transform(module: Any, spec: dict) -> Any:
+    if "standard" in spec:
+        return _STANDARD_TRANSFORMS[spec["standard"]]()
+    return need(module, spec["function"])(**spec.get("kwargs", {}))
+
+
+def _float(value: Any, what: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise InvalidOutput(f"{what} must be a Python float, got {type(value).__name__}") from None
+
+
+def _fingerprint(net: nn.Module) -> dict[str, float]:
+    """A cheap summary per top-level child (features, classifier...) to tell which parts training changed."""
+    with torch.no_grad():
+        return {name: float(sum(p.double().sum() + p.double().abs().sum() for p in child.parameters()))
+                for name, child in net.named_children() if any(True for _ in child.parameters())}
+
+
+class _RecordingLoss(nn.CrossEntropyLoss):
+    """The criterion handed to the student: CrossEntropyLoss that also notes each batch's loss and size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: list[list[float]] = []
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # noqa: A002
+        loss = super().forward(input, target)
+        self._seen.append([float(loss.detach()), float(target.shape[0])])
+        return loss
+
+    def take(self) -> list[list[float]]:
+        seen, self._seen = self._seen, []
+        return seen
