@@ -1,9 +1,11 @@
 """Measure `grade batch` throughput: submissions per minute, time per topic and peak memory per process.
 
-Run: python bench/batch_bench.py [--copies 6] [--config grading.yaml] [--modes local-1,local-2,dask-2].
-The submissions are copies of the bundled examples (solutions/, assignments/, examples/*), cycled up to
---copies; each mode grades them into its own temporary reports folder with the hidden tests. The reference
-cache is the course's own, so only the first mode can include training the reference ("warm s").
+Run: python bench/batch_bench.py [--copies 6] [--topics a,b] [--config grading.yaml]
+[--modes local-1,local-2,dask-2]. The course (grading.yaml with the chosen topics, their assignments,
+solutions and hidden tests) is snapshot into a temporary folder, so edits during the run change nothing,
+with a cache of its own: only the first mode includes training the reference ("warm s"). The submissions
+are copies of the bundled examples (solutions/, assignments/, examples/*), cycled up to --copies; each
+mode grades them with the hidden tests into its own reports folder.
 Memory is the peak RSS of each process under this one, polled from /proc (pages a forked worker shares
 with its zygote count in both).
 """
@@ -21,6 +23,8 @@ import tempfile
 import threading
 from itertools import cycle, islice
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,6 +98,23 @@ def _kind(cmdline: str, parent_cmdline: str) -> str:
     return "grader" if "graders.batch_one" in cmdline else "dask"
 
 
+def snapshot(config: Path, topics: list[str] | None, into: Path) -> Path:
+    """A copy of the course with only `topics`; data and weights still come from the course's folders."""
+    cfg = load_config(config)
+    raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+    chosen = topics or list(cfg.topics)
+    for name in chosen:
+        folder = cfg.topic(name).folder
+        for part in ("assignments", "solutions", "hidden_tests"):
+            if (cfg.root / part / folder).is_dir():
+                shutil.copytree(cfg.root / part / folder, into / part / folder,
+                                ignore=shutil.ignore_patterns("__pycache__"))
+    raw.update(topics={name: raw["topics"][name] for name in chosen}, data_dir=str(cfg.resolve(cfg.data_dir)),
+               weights_dir=str(cfg.resolve(cfg.weights_dir)))
+    (into / "grading.yaml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+    return into / "grading.yaml"
+
+
 def make_copies(config: Path, count: int, into: Path) -> None:
     """`count` submissions cycling through the bundled examples, named <example>-<n>."""
     examples = bundled_submissions(load_config(config).root)
@@ -124,21 +145,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=6, help="submissions to grade (cycling the examples)")
     parser.add_argument("--config", type=Path, default=ROOT / "grading.yaml")
+    parser.add_argument("--topics", default=None, help="comma-separated topics to grade (default: all)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of: {', '.join(MODES)}")
     args = parser.parse_args()
-    cfg = load_config(args.config)
+    tmp = tempfile.TemporaryDirectory(prefix="batch-bench-")
+    root = Path(tmp.name)
+    config = snapshot(args.config, args.topics.split(",") if args.topics else None, root / "course")
+    cfg = load_config(config)
     print(f"{args.copies} submissions; topics: {', '.join(cfg.topics)}; threads {cfg.threads} per worker; "
           f"{os.cpu_count()} cores; default workers here: {default_workers(cfg)}")
     print(f"{'mode':<8} {'subs':>4} {'wall s':>7} {'warm s':>6} {'fan/min':>8} {'all/min':>8} {'procs':>5} "
           f"{'workers':>7} " + " ".join(f"{kind + ' MB':>7}" for kind in KINDS))
-    with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
-        submissions = Path(tmp) / "submissions"
+    with tmp:
+        submissions = root / "submissions"
         submissions.mkdir()
         make_copies(args.config, args.copies, submissions)
         for mode in args.modes.split(","):
             # quiet's line per submission would bury the table
             with MemoryPoll() as memory, contextlib.redirect_stdout(io.StringIO()):
-                result = grade_batch(submissions, config=args.config, out=Path(tmp) / f"out-{mode}", quiet=True,
+                result = grade_batch(submissions, config=config, out=root / f"out-{mode}", quiet=True,
                                      **MODES[mode])
             print("\n".join(report(mode, result, memory.summary())), flush=True)
     print("fan/min: submissions per minute after the reference warm-up; all/min: over the whole batch, with\n"

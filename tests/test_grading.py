@@ -31,6 +31,11 @@ EXPECTED_FAILURES = {
     "perceptron_ignores_hidden_size": ("perceptron", {"model_structure"}),
     "perceptron_no_hidden_activation": ("perceptron", {"loss_decreases", "accuracy", "model_with_harness_loop"}),
     "perceptron_predict_tracks_grad": ("perceptron", {"predict_no_grad"}),
+    "dnn_softmax_before_loss": ("deep_neural_network", {"model_structure", "loss_decreases", "accuracy"}),
+    "dnn_no_normalization": ("deep_neural_network", {"transforms"}),
+    "dnn_evaluate_in_train_mode": ("deep_neural_network", {"evaluate"}),
+    "dnn_last_batch_loss": ("deep_neural_network", {"mean_loss"}),
+    "dnn_no_zero_grad": ("deep_neural_network", {"loss_decreases", "accuracy", "zero_grad"}),
 }
 
 

@@ -178,6 +178,8 @@ def diagnose(run: Any) -> str:
         return ""
     if isinstance(run.get("accumulated_steps"), int) and run["accumulated_steps"] > 0:
         return "gradients accumulated from one batch to the next: call optimizer.zero_grad() for every batch"
+    if run.get("outputs_are_probabilities") is True:
+        return "forward() returns probabilities: remove the softmax, nn.CrossEntropyLoss applies log-softmax itself"
     modes = run.get("train_modes")
     if isinstance(modes, list) and modes and not any(modes):
         return "train_one_epoch() never switched to training mode: call model.train() first"
@@ -201,6 +203,30 @@ def logits(output: torch.Tensor, *, name: str) -> checks.Outcome:
     return checks.ok(f"{name} returns logits")
 
 
+def normalised(tensors: list[Any], *, name: str, shape: tuple[int, ...]) -> checks.Outcome:
+    """Transformed images: float tensors of the model's input shape, normalised to [-1, 1]."""
+    if not tensors:
+        return checks.fail(f"{name} produced nothing")
+    for t in tensors:
+        outcome = checks.tensor(t, name=f"{name}(image)", shape=shape, dtype=torch.float32)
+        if not outcome.passed:
+            return outcome
+    low, high = min(float(t.min()) for t in tensors), max(float(t.max()) for t in tensors)
+    if low >= 0 or low < -1 - 1e-5 or high > 1 + 1e-5:
+        return checks.fail(f"{name}: values from {low:.3g} to {high:.3g}, not normalised to [-1, 1]",
+                           hint="end with T.ToTensor() then T.Normalize with mean 0.5 and std 0.5 per channel")
+    return checks.ok(f"{name}: {tuple(shape)} float tensors normalised to [-1, 1]")
+
+
+def augments(first: list[Any], second: list[Any], *, name: str, hint: str = "") -> checks.Outcome:
+    """A random transform: the same images under two seeds give different tensors."""
+    differ = len(first) == len(second) and any(not checks.identical(a, b, what="").passed
+                                               for a, b in zip(first, second))
+    return checks.flag(differ, expected=True, message_ok=f"{name} augments: two seeds transform the same images "
+                       "differently", message_fail=f"{name} gave the same tensors under two seeds: no random "
+                       "augmentation", hint=hint or "add the random transforms (flips, rotations...) the docstring lists")
+
+
 def evaluate_agrees(run: dict[str, Any]) -> list[checks.Outcome]:
     """evaluate() switches to eval mode, tracks no gradients, and returns the harness's own figures."""
     modes, grad_on = run.get("evaluate_modes"), run.get("evaluate_grad")
@@ -209,7 +235,7 @@ def evaluate_agrees(run: dict[str, Any]) -> list[checks.Outcome]:
         return [checks.fail("the worker reported no evaluate() figures")]
     outcomes = [
         checks.flag(bool(modes) and not any(modes), expected=True, message_ok="evaluate() runs in eval mode",
-                    message_fail="evaluate() ran the model in training mode (dropout on)",
+                    message_fail="evaluate() ran the model in training mode (dropout would stay on)",
                     hint="call model.eval() at the start of evaluate()"),
         checks.flag(grad_on, expected=False, message_ok="evaluate() tracks no gradients",
                     message_fail="evaluate() ran the model with gradient tracking on",
@@ -239,3 +265,93 @@ def mean_loss_agrees(run: dict[str, Any], topic: TopicContext, variant: str) -> 
                                f"per sample was {expected:.4g}", measured=losses[epoch], threshold=expected,
                                hint="sum loss.item() * batch size over the epoch, divide by the samples seen")
     return checks.ok(f"train_one_epoch() returns the mean loss per sample for each of {epochs} epochs")
+
+
+# -- transfer learning (topic 6): which parts of a pretrained model train ---------------------------
+def solid_colours(colours: list[tuple[int, int, int]], size: int) -> torch.Tensor:
+    """Single-colour RGB images, uint8 (N, size, size, 3): any crop, flip or resize of one is the same colour."""
+    return torch.tensor(colours, dtype=torch.uint8)[:, None, None, :].expand(-1, size, size, -1).contiguous()
+
+
+def transformed_images(side: TopicProxy, topic: TopicContext, variant: str, which: str, images: torch.Tensor,
+                       ) -> list[Any]:
+    """The student's train or eval transform applied to the given uint8 images."""
+    size = int(budget(topic, variant).get("image_size", 0))
+    out = side.run("images.transform", transform=_transform(variant, which, size), images=images, seed=topic.seed)
+    return out["tensors"] if isinstance(out, dict) and isinstance(out.get("tensors"), list) else []
+
+
+def frozen(info: dict[str, Any], *, prefix: str = "features.", name: str = "model") -> checks.Outcome:
+    """Every parameter under `prefix` is frozen and every other one trains."""
+    flags = info.get("trainable")
+    if not isinstance(flags, dict) or not flags:
+        return checks.fail(f"{name}: the worker reported no parameters")
+    part = prefix.rstrip(".")
+    inside = [k for k in flags if k.startswith(prefix)]
+    thawed = [k for k in inside if flags[k] is not False]
+    stuck = [k for k in flags if not k.startswith(prefix) and flags[k] is not True]
+    if not inside or thawed:
+        return checks.fail(f"{name}: {len(thawed)} of {len(inside)} parameters of model.{part} still train "
+                           f"({', '.join(thawed[:2]) or 'none found'})",
+                           hint=f"set requires_grad = False on every parameter of model.{part}")
+    if stuck:
+        return checks.fail(f"{name}: {len(stuck)} parameters outside model.{part} are frozen ({stuck[0]})",
+                           hint=f"freeze model.{part} only; the new head must train")
+    return checks.ok(f"{name}: the {len(inside)} parameters of model.{part} are frozen, the other "
+                     f"{len(flags) - len(inside)} train")
+
+
+def linear_head(info: dict[str, Any], *, layer: str, shape: tuple[int, int], name: str) -> checks.Outcome:
+    """`layer` is an nn.Linear whose weight has `shape` (out_features, in_features)."""
+    layers, shapes = info.get("layers"), info.get("shapes")
+    if not isinstance(layers, dict) or not isinstance(shapes, dict):
+        return checks.fail(f"{name}: the worker reported no layers")
+    kind, weight = layers.get(layer), shapes.get(f"{layer}.weight")
+    want = f"Linear({shape[1]}, {shape[0]})"
+    if kind != "Linear" or weight != list(shape):
+        got = f"Linear({weight[1]}, {weight[0]})" if kind == "Linear" and isinstance(weight, list) and \
+            len(weight) == 2 else (kind or "missing")
+        return checks.fail(f"{name}: {layer} is {got}, expected {want}",
+                           hint=f"replace the last layer in place: model.classifier[6] = nn.Linear({shape[1]}, "
+                                "num_classes)")
+    return checks.ok(f"{name}: {layer} is {want}")
+
+
+def only_head_trained(run: dict[str, Any], *, frozen_part: str = "features", head: str = "classifier",
+                      ) -> checks.Outcome:
+    """Training left the frozen part's parameters exactly as built and changed the head's."""
+    before, after = run.get("before"), run.get("after")
+    if not (isinstance(before, dict) and isinstance(after, dict) and {frozen_part, head} <= before.keys() & after.keys()):
+        return checks.fail(f"the model has no model.{frozen_part} and model.{head} to compare before and after "
+                           "training", hint=f"keep torchvision's model.{frozen_part} and model.{head}")
+    if before[frozen_part] != after[frozen_part]:
+        return checks.fail(f"training changed model.{frozen_part}: the pretrained part was not frozen",
+                           hint=f"set requires_grad = False on every parameter of model.{frozen_part} "
+                                "(the optimizer trains every parameter that requires grad)")
+    if before[head] == after[head]:
+        return checks.fail(f"training left model.{head} unchanged",
+                           hint="call loss.backward() and optimizer.step() for every batch")
+    return checks.ok(f"training changed model.{head} and left model.{frozen_part} as loaded")
+
+
+def matches_reference(run: dict[str, Any], ref: dict[str, Any], *, rtol: float, part: str = "classifier",
+                      ) -> checks.Outcome:
+    """The same model, data, seed and optimizer: batch losses and the trained part agree with the reference's."""
+    mine, theirs = batch_losses(run), batch_losses(ref)
+    if not mine or len(mine) != len(theirs):
+        return checks.fail(f"train_one_epoch() computed {len(mine)} batch losses, the reference {len(theirs)}",
+                           hint="call the criterion once per batch, on model(inputs) and labels")
+    pairs = [(a, b) for a, b in zip(mine, theirs)]
+    after = run["after"].get(part) if isinstance(run.get("after"), dict) else None
+    if isinstance(after, float):
+        pairs.append((after, ref["after"][part]))
+    worst = max(abs(a - b) / max(abs(b), 1e-12) for a, b in pairs)
+    message = f"batch losses and trained model.{part} within {worst:.2g} of the reference's (at most {rtol:g})"
+    if isinstance(after, float) and worst <= rtol:
+        return checks.ok(message, measured=worst, threshold=rtol)
+    gap = next((i for i, (a, b) in enumerate(zip(mine, theirs)) if abs(a - b) > rtol * max(abs(b), 1e-12)), None)
+    where = f"batch {gap + 1}: loss {mine[gap]:.6g}, reference {theirs[gap]:.6g}" if gap is not None \
+        else f"the losses agree but model.{part} ends up different"
+    return checks.fail(f"differs from the reference on the same seed and inputs ({where})", measured=worst,
+                       threshold=rtol, hint="follow the docstrings step by step: the model, the transforms, "
+                                            "model.train(), zero_grad, backward, step")

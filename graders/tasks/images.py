@@ -26,18 +26,24 @@ def _compose_mnist() -> Any:
 
 @task("images.inspect")
 def inspect(module: Any, *, device: str, build: dict, probe: torch.Tensor, seed: int) -> dict:
-    """Build the model and describe it: parameters, which train, layers and the output on a probe batch."""
+    """Build the model and describe it: parameters, which train, layers and the output on a probe batch.
+
+    `train_output` is the same batch in training mode: equal to `output` when the model has no dropout.
+    """
     seed_everything(seed)
     net = _build(module, build)
     net.eval()
     with torch.no_grad():
         out = tensor(net(probe), "forward()")
+        net.train()
+        train_out = tensor(net(probe), "forward() in training mode")
     return {
         "param_count": sum(p.numel() for p in net.parameters()),
         "trainable": {name: p.requires_grad for name, p in net.named_parameters()},
         "shapes": {name: list(p.shape) for name, p in net.named_parameters()},
         "layers": {name: type(m).__name__ for name, m in net.named_modules() if name},
         "output": out,
+        "train_output": train_out,
         "fingerprint": _fingerprint(net),
     }
 
@@ -85,7 +91,7 @@ def fit(module: Any, *, device: str, build: dict, train_images: torch.Tensor, tr
         "losses": losses, "batch_losses": seen, "seconds": seconds,
         "train_modes": trained_in, "backward_steps": watch.steps, "accumulated_steps": watch.accumulated,
         "before": before, "after": _fingerprint(net), **checked,
-        "predictions": _predict(net, eval_images, eval_tf, dev, batch_size),
+        **_predict(net, eval_images, eval_tf, dev, batch_size),
     }
 
 
@@ -114,11 +120,15 @@ def _check_evaluate(module: Any, net: nn.Module, criterion: _RecordingLoss, imag
             "evaluate_modes": eval_modes, "evaluate_grad": grad_on}
 
 
-def _predict(net: nn.Module, images: torch.Tensor, eval_tf: Any, dev: torch.device, batch_size: int) -> torch.Tensor:
+def _predict(net: nn.Module, images: torch.Tensor, eval_tf: Any, dev: torch.device, batch_size: int) -> dict:
+    """Predicted classes of the held-out images, and whether the outputs looked like probabilities."""
     net.eval()
     loader = DataLoader(ArrayImageDataset(images, None, eval_tf), batch_size=batch_size)
     with torch.no_grad():
-        return torch.cat([net(inputs.to(dev)).argmax(1).cpu() for inputs, _ in loader])  # (N,)
+        outputs = torch.cat([net(inputs.to(dev)).cpu() for inputs, _ in loader])  # (N, classes)
+    rows = outputs.double().sum(1)
+    softmaxed = bool(((outputs >= 0) & (outputs <= 1)).all()) and bool(torch.allclose(rows, torch.ones_like(rows)))
+    return {"predictions": outputs.argmax(1), "outputs_are_probabilities": softmaxed}
 
 
 def _build(module: Any, build: dict) -> nn.Module:

@@ -65,9 +65,9 @@ def train(model, x, y, epochs, lr):  # never calls backward() or step(): nothing
 '''
 
 
-def hostile(trick: str = "", *, base: str = SOLUTION) -> str:
-    """The reference module (or `base`) with the trick appended: later definitions replace the honest ones."""
-    return base + PRELUDE + "\n# ---- the trick ----\n" + textwrap.dedent(trick)
+def hostile(*tricks: str, base: str = SOLUTION) -> str:
+    """The reference module (or `base`) with the tricks appended: later definitions replace the honest ones."""
+    return base + PRELUDE + "\n# ---- the trick ----\n" + "\n".join(textwrap.dedent(t) for t in tricks)
 
 
 @dataclass
@@ -158,41 +158,45 @@ class Grader:
         self.broken = self.grade_plain("broken", hostile(BROKEN_TRAIN))
         self.baseline_processes = descendants()
 
-    def grade_plain(self, name: str, source: str, files: dict[str, str] | None = None,
-                    **kwargs: object) -> Attack:
-        folder = write_submission(self.course.submissions / name, source, files)
+    def grade_plain(self, name: str, source: str, files: dict[str, str] | None = None) -> Attack:
+        return self._grade(write_submission(self.course.submissions / name, source, files))
+
+    def _grade(self, folder: Path) -> Attack:
         start = time.monotonic()
         result = grade_submission(folder, config=self.course.config, hidden=True, topics=[TOPIC],
-                                  reference=self.reference, **kwargs)  # type: ignore[arg-type]
+                                  reference=self.reference)
         return Attack(result, worker_uid(result), time.monotonic() - start)
 
     def attack(self, name: str, source: str, *, files: dict[str, str] | None = None,
                honest_after: bool = False) -> Attack:
         """Grade a hostile submission; assert the invariants every attack must keep."""
-        watched = [self.course.root, *(Path(d) for d in SHARED_DIRS if Path(d).is_dir())]
+        folder = write_submission(self.course.submissions / name, source, files)
         before = snapshot(self.course.root)
-        shared_before = {p: owner for p, owner in top_level(watched[1:]).items()}
+        shared = [Path(d) for d in SHARED_DIRS if Path(d).is_dir()]
+        shared_before = set(top_level(shared))
         attack = None
         try:
-            attack = self.grade_plain(name, source, files)
-            check_result(attack)
-            assert not any(c in json.dumps(attack.result.to_dict()) for c in self.course.canaries.values()), \
-                "a planted secret reached the result"
+            attack = self._grade(folder)
+            check_result(attack, set(self.course.config.topics[TOPIC].checks))
+            text = json.dumps(attack.result.to_dict())
+            leaked = [what for what, canary in self.course.canaries.items() if canary in text]
+            assert not leaked, f"planted secrets reached the result: {leaked}"
             assert attack.uid is not None, "the worker reported no uid of its own (is the 'user' protection off?)"
             assert wait_until(lambda: not live_processes(attack.uid)), \
                 f"processes of the worker's uid {attack.uid} outlived the grading: {live_processes(attack.uid)}"
             assert wait_until(lambda: descendants() <= self.baseline_processes), \
                 f"the grading process kept new descendants: {descendants() - self.baseline_processes}"
-            assert snapshot(self.course.root) == before | snapshot(self.course.submissions / name), \
-                f"files changed outside the worker: {diff(before, snapshot(self.course.root))}"
-            left = {p: o for p, o in top_level(watched[1:]).items() if o == attack.uid and p not in shared_before}
-            assert not left, f"the worker's uid left files behind: {sorted(left)}"
+            after = snapshot(self.course.root)
+            assert after == before, f"files changed outside the worker: {diff(before, after)}"
+            left = sorted(p for p, owner in top_level(shared).items() if owner == attack.uid and p not in shared_before)
+            assert not left, f"the worker's uid left files behind: {left}"
             assert not sysv_segments(attack.uid), "the worker's uid left System V shared memory behind"
         finally:
             if attack is not None and attack.uid is not None:
-                for _ in range(100):  # a test's own clean-up, whatever the grader did
-                    if not kill_uid(attack.uid):
+                for _ in range(100):  # the test's own clean-up, whatever the grader did
+                    if not live_processes(attack.uid):
                         break
+                    kill_uid(attack.uid)
         if honest_after:
             again = self.grade_plain("honest", SOLUTION)
             assert verdicts(again) == verdicts(self.honest), "an honest submission graded afterwards scores differently"
@@ -209,14 +213,12 @@ def write_submission(folder: Path, source: str, files: dict[str, str] | None = N
     return folder
 
 
-def check_result(attack: Attack) -> None:
-    """The grader went on: a result, graded, with every configured check scored (passed or not, with a reason)."""
+def check_result(attack: Attack, configured: set[str]) -> None:
+    """The grader went on: a graded result with every configured check scored, each failure with a reason."""
     result = attack.result
     assert result.status == "graded", (result.status, result.reason)
-    names = {c.name for c in result.checks()}
-    assert names == set(dataclasses.asdict(result)["topics"][0]["checks"] and names)
-    assert len(result.checks()) == 9, attack.messages()
-    assert all(c.passed or c.message for c in result.checks())
+    assert set(attack.checks) == configured and len(result.checks()) == len(configured), attack.messages()
+    assert all(c.passed or c.message for c in result.checks()), attack.messages()
 
 
 def verdicts(attack: Attack) -> dict[str, bool]:

@@ -1,0 +1,75 @@
+"""Public checks for topic 6, transfer learning with AlexNet and VGG16: run them with `grade check transfer_learning`.
+
+On the built-in stand-in images and weights both models stay near chance in the budget a check can
+afford, so accuracy is not graded: the checks look at the structure, the transforms and what trains.
+"""
+
+import torch
+
+from graders import checks
+from graders.course import images
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# One colour per image, far from the ImageNet mean: normalised, each gives a known constant per channel.
+COLOURS = [(200, 30, 120), (10, 250, 60)]
+
+
+def _structure(submission, topic, config, expect, variant):
+    info = images.inspect(submission, topic, variant, config=config)
+    name = f"build_{variant}(num_classes=2)"
+    expect(images.linear_head(info, layer="classifier.6", shape=(2, 4096), name=name))
+    expect(checks.tensor(info["output"], name=f"{name}(x)", shape=(4, 2), dtype=torch.float32))
+    expect(images.frozen(info, prefix="features.", name=name))
+
+
+def test_alexnet_structure(submission, topic, config, expect):
+    _structure(submission, topic, config, expect, "alexnet")
+    five = images.inspect(submission, topic, "alexnet", config=config, init={"num_classes": 5})
+    expect(images.linear_head(five, layer="classifier.6", shape=(5, 4096), name="build_alexnet(num_classes=5)"))
+
+
+def test_vgg16_structure(submission, topic, config, expect):
+    _structure(submission, topic, config, expect, "vgg16")
+
+
+def test_transforms(submission, topic, config, expect):
+    size = int(images.budget(topic, "alexnet")["image_size"])
+    solid = images.solid_colours(COLOURS, size)
+    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    for which, name in (("train", "transforms(train=True)"), ("eval", "transforms(train=False)")):
+        for t in images.transformed(submission, topic, "alexnet", which, config=config) or [None]:
+            expect(checks.tensor(t, name=f"{name}(image)", shape=(3, size, size), dtype=torch.float32))
+        for colour, t in zip(COLOURS, images.transformed_images(submission, topic, "alexnet", which, solid)):
+            want = (torch.tensor(colour, dtype=torch.float32)[:, None, None] / 255 - mean) / std  # (3, 1, 1)
+            got = t.mean(dim=(1, 2)) if checks.tensor(t, name=name, shape=(3, size, size)).passed else None
+            close = got is not None and bool(torch.allclose(got, want.flatten(), atol=1e-3))
+            expect(checks.flag(close, expected=True, message_ok=f"{name} normalises with the ImageNet mean and std",
+                               message_fail=f"{name} maps the colour {colour} to {_round(got)}, expected "
+                                            f"{_round(want.flatten())}: not the ImageNet normalisation",
+                               hint="end with T.ToTensor() then T.Normalize(IMAGENET_MEAN, IMAGENET_STD)"))
+
+
+def _round(values):
+    return "none" if values is None else "(" + ", ".join(f"{float(v):.3g}" for v in values) + ")"
+
+
+def test_train_returns_losses(submission, topic, config, expect, data_source):
+    for source in images.data(topic, "alexnet", data_dir=str(config.resolve(config.data_dir))).sources:
+        data_source(source)
+    for variant in ("alexnet", "vgg16"):
+        spec = images.build_spec(topic, variant, weights_dir=config.weights_dir)
+        data_source(f"{variant}: {images.weights_source(spec)}")
+    run = images.fit(submission, topic, "alexnet", config=config)
+    expect(images.valid_run(run, topic, "alexnet"))
+
+
+def test_alexnet_head_only_trains(submission, topic, config, expect):
+    run = images.fit(submission, topic, "alexnet", config=config)
+    expect(images.valid_run(run, topic, "alexnet"))
+    expect(images.hinted(images.only_head_trained(run), run))
+
+
+def test_evaluate(submission, topic, config, expect):
+    run = images.fit(submission, topic, "alexnet", config=config)
+    for outcome in images.evaluate_agrees(run):
+        expect(outcome)
