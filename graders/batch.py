@@ -129,8 +129,10 @@ class _Batch:
         return jobs
 
     def _job(self, entry: Entry, number: int) -> dict[str, Any]:
+        # Every entry's folder is denied to every worker: no student reads a classmate's files.
+        deny = sorted({str(e.path.resolve().parent) for e in self.entries} | {str(entry.path.resolve().parent)})
         return {"kind": "grade", "id": number, "name": entry.name, "source": str(entry.path.resolve()),
-                "topic": entry.topic, **self._common()}
+                "topic": entry.topic, "deny": deny, **self._common()}
 
     def _common(self) -> dict[str, Any]:
         return {"config": str(self.cfg.path.resolve()), "hidden": self.hidden, "out": str(self.out.resolve()),

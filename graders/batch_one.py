@@ -8,7 +8,6 @@ import os
 import resource
 import signal
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,20 +57,20 @@ def grade(job: dict[str, Any]) -> dict[str, Any]:
     from graders.grading import grade_submission
 
     result = grade_submission(job["source"], config=job_config(job), hidden=job["hidden"], topic=job.get("topic"),
-                              name=job["name"])
+                              name=job["name"], deny=[Path(p) for p in job.get("deny", [])])
     return {"result": result.to_dict()}
 
 
 def warm_reference(job: dict[str, Any]) -> dict[str, Any]:
     """Run every test with the reference on both sides: its cache fills once, before the fan-out, and a
     reference that fails its own checks shows up before any student is graded."""
-    from graders.grading import _run_tests  # the lead may make it public; it is the same test session
+    from graders.grading import run_tests
     from graders.runner import Reference
 
     config = job_config(job)
     reference = Reference(config)
     try:
-        plugin = _run_tests(config, list(config.topics), job["hidden"], reference, reference, seed_offset=0)
+        plugin = run_tests(config, list(config.topics), hidden=job["hidden"], student=reference, reference=reference)
     finally:
         reference.close()
     failed = [f"{c.topic}/{c.name}: {c.message}" for c in plugin.results() if not c.passed]
@@ -84,10 +83,11 @@ def job_config(job: dict[str, Any]) -> Any:
     students under other settings than the rest, and than their batch.json says."""
     from graders.config import load_config
     from graders.errors import ConfigError
+    from graders.runner import hideable
 
     config = load_config(job["config"])
     changes: dict[str, Any] = {}
-    if job.get("out") and _deniable(Path(job["out"])):
+    if job.get("out") and hideable(Path(job["out"])):
         changes["reports_dir"] = job["out"]
     if job.get("device"):
         changes["device"] = job["device"]
@@ -95,16 +95,6 @@ def job_config(job: dict[str, Any]) -> Any:
     if job.get("digest") and config.digest() != job["digest"]:
         raise ConfigError(f"{job['config']} changed during the batch; rerun with --resume once it is final")
     return config
-
-
-def _deniable(folder: Path) -> bool:
-    """Hiding a folder that holds the interpreter, this package or the workers' temporary folders would
-    stop every worker from starting (`--out /tmp`): such a folder is left visible."""
-    needed = [tempfile.gettempdir(), sys.prefix, sys.base_prefix, str(Path(__file__).resolve().parents[1]),
-              *sys.path]
-    top = os.path.realpath(folder)
-    return not any(os.path.realpath(p) == top or os.path.realpath(p).startswith(top.rstrip("/") + "/")
-                   for p in needed if p)
 
 
 def _stats(wall_s: float) -> dict[str, float]:

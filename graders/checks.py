@@ -35,7 +35,7 @@ def tensor(value: Any, *, name: str, shape: Sequence[int | None] | None = None,
     if type(value) is not torch.Tensor:
         return fail(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
     if shape is not None and (value.dim() != len(shape) or
-                              any(e is not None and s != e for s, e in zip(value.shape, shape))):
+                              any(e is not None and s != e for s, e in zip(value.shape, shape, strict=True))):
         want = "(" + ", ".join("N" if e is None else str(e) for e in shape) + ")"
         return fail(f"{name}: shape {tuple(value.shape)}, expected {want}")
     if dtype is not None and value.dtype != dtype:
@@ -131,7 +131,7 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is torch.Tensor and type(b) is torch.Tensor:
         return a.shape == b.shape and a.dtype == b.dtype and bool(torch.equal(a, b))
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     return type(a) is type(b) and type(a) in (int, float, str, bool, type(None)) and a == b

@@ -109,7 +109,7 @@ class Config:
 
 def load_config(path: str | Path = "grading.yaml") -> Config:
     """Read and validate grading.yaml; every problem becomes a ConfigError naming file and line."""
-    path = Path(path)
+    path = _find(Path(path))
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -128,6 +128,17 @@ def load_config(path: str | Path = "grading.yaml") -> Config:
     if not config.topics:
         raise ConfigError(f"{path}: no topics; add a 'topics:' mapping")
     return dataclasses.replace(config, path=path)
+
+
+def _find(path: Path) -> Path:
+    """A bare file name is looked for in the current folder, then in its parents (as git finds .git),
+    so `grade check` works from inside a topic's folder and a notebook finds its course."""
+    if path.is_absolute() or len(path.parts) != 1 or path.exists():
+        return path
+    for folder in Path.cwd().parents:
+        if (folder / path).is_file():
+            return folder / path
+    return path
 
 
 @dataclass(frozen=True)

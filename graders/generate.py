@@ -1,45 +1,120 @@
-"""Build the student's stubs from solutions/: each `### BEGIN SOLUTION` region becomes a NotImplementedError."""
+"""Build the student's files from solutions/: stubs, and notebooks carrying nbgrader's cell metadata.
+
+Each `### BEGIN SOLUTION` region becomes `# YOUR CODE HERE` + `raise NotImplementedError()`, exactly as
+`nbgrader generate_assignment` does, so the instructor notebook written beside the solution drops into an
+nbgrader course's source/ folder and the student notebook into its release.
+"""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
-from graders.config import Config, load_config
+import nbformat
+
+from graders.config import Config, TopicConfig, load_config
 from graders.errors import ConfigError
 
 _REGION = re.compile(
-    r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*\n", re.MULTILINE | re.DOTALL
+    r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*(?P<end>\n|\Z)",
+    re.MULTILINE | re.DOTALL,
 )
+_SCHEMA = 3  # nbgrader's cell metadata schema version
 
 
 def stub_source(solution: str) -> str:
     """The student's version of a solution module."""
     if solution.count("### BEGIN SOLUTION") != solution.count("### END SOLUTION"):
         raise ValueError("unbalanced ### BEGIN SOLUTION / ### END SOLUTION markers")
-    return _REGION.sub(lambda m: f"{m['indent']}# YOUR CODE HERE\n{m['indent']}raise NotImplementedError()\n",
-                       solution)
+    return _REGION.sub(
+        lambda m: f"{m['indent']}# YOUR CODE HERE\n{m['indent']}raise NotImplementedError(){m['end']}", solution)
 
 
-def stub_files(config: Config) -> dict[Path, str]:
-    """Every stub the course should have, keyed by its path under assignments/."""
-    stubs = {}
+def notebook(solution: str, *, name: str, spec: TopicConfig, student: bool) -> str:
+    """The topic's notebook: one cell per top-level definition, then a locked cell running the public checks."""
+    cells = [_cell("markdown", f"# {spec.title or name}\n\n{_docstring(solution)}\n\nFill in every "
+                   "`# YOUR CODE HERE`, then run the last cell.", f"{name}-intro", locked=True)]
+    for number, chunk in enumerate(_chunks(solution), start=1):
+        text = stub_source(chunk) if student else chunk
+        cells.append(_cell("code", text, f"{name}-{number}", solution="### BEGIN SOLUTION" in chunk))
+    check = "\n".join([
+        "from graders.grading import check_topic", "",
+        f'result = check_topic("{name}", submission="{Path(spec.module).stem}.ipynb")',
+        "failed = [c.name for c in result.checks() if not c.passed]",
+        f'assert not failed, f"public checks failed: {{failed}} (run `grade check {name}` for the details)"',
+    ])
+    public = sum(c.points for c in spec.checks.values() if c.visibility == "visible")
+    cells.append(_cell("code", check, f"{name}-public-checks", locked=True, points=public))
+    nb = nbformat.v4.new_notebook(cells=cells, metadata={
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"}})
+    return nbformat.writes(nb)
+
+
+def _chunks(solution: str) -> list[str]:
+    """Top-level statements grouped into cells: imports and constants together, each definition alone.
+
+    A statement's cell runs to the next statement, so trailing comments (### END SOLUTION) stay with it.
+    The `if __name__ == "__main__":` demo is left out: it trains on downloaded data.
+    """
+    lines, body = solution.splitlines(), ast.parse(solution).body
+    starts = [min([n.lineno] + [d.lineno for d in getattr(n, "decorator_list", [])]) for n in body]
+    chunks, pending = [], []
+    for index, node in enumerate(body):
+        end = starts[index + 1] - 1 if index + 1 < len(body) else len(lines)
+        text = "\n".join(lines[starts[index] - 1 : end]).strip("\n")
+        if (index == 0 and isinstance(node, ast.Expr)) or (
+                isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)):
+            continue  # the docstring becomes the introduction; the demo is not for the notebook
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            chunks.extend(["\n".join(pending)] if pending else [])
+            chunks.append(text)
+            pending = []
+        else:
+            pending.append(text)
+    return chunks + (["\n".join(pending)] if pending else [])
+
+
+def _docstring(solution: str) -> str:
+    return ast.get_docstring(ast.parse(solution)) or ""
+
+
+def _cell(kind: str, source: str, grade_id: str, *, solution: bool = False, locked: bool = False,
+          points: float | None = None) -> nbformat.NotebookNode:
+    make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+    meta = {"grade": points is not None, "solution": solution, "locked": locked and not solution,
+            "grade_id": grade_id, "schema_version": _SCHEMA}
+    if points is not None:
+        meta["points"] = points
+    cell = make(source, metadata={"nbgrader": meta})
+    cell["id"] = grade_id  # stable ids keep generated notebooks byte-identical run to run
+    return cell
+
+
+def course_files(config: Config) -> dict[Path, str]:
+    """Every generated file: assignments/ stubs and notebooks, and the instructor notebook in solutions/."""
+    files = {}
     for name, spec in config.topics.items():
         solution = config.root / "solutions" / spec.folder / spec.module
+        stem = Path(spec.module).stem + ".ipynb"
         try:
             text = solution.read_text(encoding="utf-8")
-            stubs[config.root / "assignments" / spec.folder / spec.module] = stub_source(text)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"{solution}: cannot build the stub of topic {name}: {exc}") from None
-    return stubs
+            files[config.root / "assignments" / spec.folder / spec.module] = stub_source(text)
+            files[config.root / "assignments" / spec.folder / stem] = notebook(text, name=name, spec=spec,
+                                                                               student=True)
+            files[solution.with_name(stem)] = notebook(text, name=name, spec=spec, student=False)
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ConfigError(f"{solution}: cannot build the files of topic {name}: {exc}") from None
+    return files
 
 
 def generate(*, config: str | Path = "grading.yaml", check: bool = False) -> list[Path]:
-    """Write assignments/ stubs from solutions/; with `check`, write nothing and return the stale files."""
-    stubs = stub_files(load_config(config))
-    stale = [path for path, text in stubs.items() if not path.is_file() or path.read_text("utf-8") != text]
+    """Write the generated files; with `check`, write nothing and return the stale ones."""
+    files = course_files(load_config(config))
+    stale = [path for path, text in files.items() if not path.is_file() or path.read_text("utf-8") != text]
     if not check:
         for path in stale:
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(stubs[path], encoding="utf-8")
+            path.write_text(files[path], encoding="utf-8")
     return stale

@@ -6,6 +6,7 @@ import platform
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,11 @@ class _Unreadable:
 def grade_submission(path: str | Path, *, config: str | Path | Config = "grading.yaml", hidden: bool = False,
                      topics: list[str] | None = None, topic: str | None = None, name: str | None = None,
                      reference: Reference | None = None, use_cache: bool = True,
-                     seed_offset: int = 0) -> SubmissionResult:
+                     seed_offset: int = 0, deny: Sequence[Path] = ()) -> SubmissionResult:
     """Grade `path` (folder, .zip, or .py/.ipynb with `topic`); public tests, plus hidden ones if `hidden`.
 
-    `seed_offset` trains the submission under another seed than the reference (see `grade calibrate`).
+    `seed_offset` trains the submission under another seed than the reference (see `grade calibrate`);
+    `deny` adds folders the worker must not read (a batch's other submissions).
     """
     config = config if isinstance(config, Config) else load_config(config)
     selected = _select(config, topics or ([topic] if topic else None))
@@ -51,11 +53,12 @@ def grade_submission(path: str | Path, *, config: str | Path | Config = "grading
                                                             topic=topic, name=name)
         except GradingError as exc:
             submission, failure = None, str(exc)
-        extra = [Path(path).resolve()] if submission is not None else []
+        extra = [Path(path).resolve(), *deny] if submission is not None else []
         with Worker(workdir=Path(tmp), config=config, deny_paths=deny_paths(config, *extra)) as worker:
             student = TaskRunner(submission, worker, config) if submission else _Unreadable(failure)
             try:
-                plugin = _run_tests(config, selected, hidden, student, reference, seed_offset)
+                plugin = run_tests(config, selected, hidden=hidden, student=student, reference=reference,
+                                   seed_offset=seed_offset)
             finally:
                 if own_reference:
                     reference.close()
@@ -87,8 +90,9 @@ def test_files(config: Config, topics: list[str], *, hidden: bool) -> tuple[list
     return [f for d in dirs for f in sorted(d.glob("test_*.py"))], public_dirs
 
 
-def _run_tests(config: Config, topics: list[str], hidden: bool, student: Any, reference: Any,
-               seed_offset: int) -> GradingPlugin:
+def run_tests(config: Config, topics: list[str], *, hidden: bool, student: Any, reference: Any,
+              seed_offset: int = 0) -> GradingPlugin:
+    """The pytest session over the instructor's test files, `student` and `reference` answering tasks."""
     files, public_dirs = test_files(config, topics, hidden=hidden)
     plugin = GradingPlugin(config=config, student=student, reference=reference, public_dirs=public_dirs,
                            seed_offset=seed_offset)
@@ -134,5 +138,7 @@ def check_topic(topic: str, *, submission: str | Path | None = None,
     """A student's self-check: public tests of one topic on their working copy (assignments/ by default)."""
     config = config if isinstance(config, Config) else load_config(config)
     config.topic(topic)
-    return grade_submission(submission or config.root / "assignments", config=config, topics=[topic],
-                            hidden=False, name="self-check")
+    path = Path(submission) if submission else config.root / "assignments"
+    single = path.suffix in (".py", ".ipynb")
+    return grade_submission(path, config=config, topics=[topic], topic=topic if single else None, hidden=False,
+                            name="self-check")

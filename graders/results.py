@@ -109,7 +109,7 @@ class SubmissionResult:
         data = dataclasses.asdict(self)
         data["points"] = self.points
         data["max_points"] = self.max_points
-        for topic, raw in zip(self.topics, data["topics"]):
+        for topic, raw in zip(self.topics, data["topics"], strict=True):
             raw["points"] = topic.points
             raw["max_points"] = topic.max_points
         return data

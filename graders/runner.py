@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -20,8 +22,19 @@ from graders.worker.protocol import decode, encode
 def deny_paths(config: Config, *extra: Path) -> list[Path]:
     """What a worker must never read: hidden tests, solutions, caches, reports, data with labels."""
     root = config.root
-    return [root / "hidden_tests", root / "solutions", root / "assignments", config.resolve(config.cache_dir),
-            config.resolve(config.reports_dir), config.resolve(config.data_dir), config.path.resolve(), *extra]
+    paths = [root / "hidden_tests", root / "solutions", root / "assignments", config.resolve(config.cache_dir),
+             config.resolve(config.reports_dir), config.resolve(config.data_dir), config.path.resolve(), *extra]
+    return [p for p in paths if hideable(p)]
+
+
+def hideable(folder: Path) -> bool:
+    """Hiding a folder that holds the interpreter, this package or the workers' temporary folders would stop
+    every worker from starting (a batch run with `--out /tmp`): such a folder stays visible."""
+    needed = [tempfile.gettempdir(), sys.prefix, sys.base_prefix, str(Path(graders.__file__).resolve().parents[1]),
+              *sys.path]
+    top = os.path.realpath(folder).rstrip("/") + "/"
+    return not any(os.path.realpath(p).rstrip("/") + "/" == top or os.path.realpath(p).startswith(top)
+                   for p in needed if p)
 
 
 class TaskRunner:
@@ -76,9 +89,11 @@ class Reference:
             raise GradingError(f"the reference solution failed on {topic}/{task}: {exc}") from None
         if self.use_cache:
             self.cache.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_bytes(encode(value))
-            tmp.replace(path)
+            # A temporary name of its own: several grading processes may fill the same entry at once.
+            fd, tmp = tempfile.mkstemp(dir=self.cache, suffix=".tmp")
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(encode(value))
+            os.replace(tmp, path)
         return value
 
     def _key(self, topic: str, task: str, args: dict[str, Any]) -> str:

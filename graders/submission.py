@@ -71,14 +71,38 @@ def _collect_folder(folder: Path, sub: Submission, config: Config) -> None:
     for topic, spec in config.topics.items():
         for candidate in (folder / spec.folder, folder):
             module = candidate / spec.module
-            notebooks = sorted(candidate.glob("*.ipynb")) if candidate.is_dir() else []
-            if module.is_file():
+            notebook = _notebook(candidate, spec.module, topic_folder=candidate != folder)
+            if module.is_file() and not (notebook and _untouched_stub(module, config, topic)):
                 _collect_file(module, topic, sub, config)
                 _copy_helpers(candidate, topic, sub, config)
                 break
-            if candidate != folder and len(notebooks) >= 1:
-                _collect_file(notebooks[0], topic, sub, config)
+            if notebook:
+                _collect_file(notebook, topic, sub, config)
+                if module.is_file():
+                    sub.notes.setdefault(topic, []).append(f"graded {notebook.name}: {module.name} is the "
+                                                           "untouched stub")
                 break
+
+
+def _notebook(folder: Path, module: str, *, topic_folder: bool) -> Path | None:
+    """The topic's notebook: the one named like the module, else (in a topic's own folder) the only one."""
+    named = folder / (Path(module).stem + ".ipynb")
+    if named.is_file():
+        return named
+    found = sorted(folder.glob("*.ipynb")) if topic_folder and folder.is_dir() else []
+    return found[0] if len(found) == 1 else None
+
+
+def _untouched_stub(module: Path, config: Config, topic: str) -> bool:
+    """Whether the .py is still the released stub (the student worked in the notebook instead)."""
+    from graders.generate import stub_source
+
+    spec = config.topics[topic]
+    try:
+        solution = (config.root / "solutions" / spec.folder / spec.module).read_text(encoding="utf-8")
+        return module.read_text(encoding="utf-8") == stub_source(solution)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
 
 
 def _collect_file(path: Path, topic: str, sub: Submission, config: Config) -> None:

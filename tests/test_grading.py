@@ -128,3 +128,23 @@ def test_check_topic_runs_only_public_checks(tmp_path):
     result = check_topic("linear_regression", submission=copy, config=CONFIG)
     assert result.checks() and all(c.public and c.passed for c in result.checks())
     assert not result.hidden
+
+
+def test_a_notebook_grades_the_same_as_the_equivalent_module(reference):
+    module = grade(ROOT / "solutions/01_linear_regression/linear_regression.py", reference, topic="linear_regression")
+    book = grade(ROOT / "solutions/01_linear_regression/linear_regression.ipynb", reference, topic="linear_regression")
+
+    def verdicts(result):
+        return [(c.name, c.passed, c.points) for c in result.checks()]
+
+    assert verdicts(module) == verdicts(book) and book.points == book.max_points
+
+
+def test_untouched_stub_beside_a_worked_notebook_grades_the_notebook(reference, tmp_path):
+    folder = tmp_path / "student" / "01_linear_regression"
+    folder.mkdir(parents=True)
+    shutil.copy(ROOT / "assignments/01_linear_regression/linear_regression.py", folder)
+    shutil.copy(ROOT / "solutions/01_linear_regression/linear_regression.ipynb", folder)
+    result = grade(folder.parent, reference)
+    assert result.points == result.max_points
+    assert any("untouched stub" in n for n in result.topics[0].notes)

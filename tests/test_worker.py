@@ -6,6 +6,7 @@ import dataclasses
 import os
 import socket
 import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -166,3 +167,35 @@ def test_processes_left_under_the_worker_uid_are_killed(tmp_path):
         assert _processes_of(uid) == []
     finally:
         daemon.kill()
+
+
+def test_workers_die_with_their_grader(tmp_path):
+    """A grader killed with SIGKILL leaves no zygote and no worker behind."""
+    sleeper = module(tmp_path, "sleeper", bad_train("import time\ntime.sleep(60)"))
+    script = textwrap.dedent(f"""
+        import dataclasses, os, sys, time, torch
+        from pathlib import Path
+        from graders.config import load_config
+        from graders.worker.client import Worker
+        config = load_config({str(ROOT / "grading.yaml")!r})
+        worker = Worker(workdir=Path({str(tmp_path)!r}), config=config, deny_paths=[])
+        path = Path({str(sleeper)!r})
+        x = torch.ones(2, 1)
+        print(worker.uid, flush=True)
+        worker.call("regression.fit", module=path, args=dict(model="LinearRegression", init={{}}, x=x, y=x,
+                    eval_x=x, epochs=1, lr=0.1, seed=0))
+    """)
+    grader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    uid = int(grader.stdout.readline())
+    deadline = time.monotonic() + 30
+    while not _processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_of(uid), "the worker never started"
+    time.sleep(1)  # let it reach the sleeping train()
+    grader.kill()
+    grader.wait()
+    grader.stdout.close()
+    deadline = time.monotonic() + 10
+    while _processes_of(uid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_of(uid) == []

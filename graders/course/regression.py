@@ -27,12 +27,12 @@ class Family:
 
 
 FAMILY = {
-    "linear_regression": Family("LinearRegression", toy.noisy_line, {"loss": "mse", "optimizer": "sgd", "predict": "value"},
-                                "linear", "mse"),
-    "logistic_regression": Family("LogisticRegression", toy.blobs, {"loss": "bce", "optimizer": "sgd", "predict": "label"},
-                                  "logistic", "accuracy"),
-    "perceptron": Family("ShallowNetwork", toy.circles, {"loss": "bce", "optimizer": "adam", "predict": "label"}, "shallow",
-                         "accuracy"),
+    "linear_regression": Family("LinearRegression", toy.noisy_line,
+                                {"loss": "mse", "optimizer": "sgd", "predict": "value"}, "linear", "mse"),
+    "logistic_regression": Family("LogisticRegression", toy.blobs,
+                                  {"loss": "bce", "optimizer": "sgd", "predict": "label"}, "logistic", "accuracy"),
+    "perceptron": Family("ShallowNetwork", toy.circles,
+                         {"loss": "bce", "optimizer": "adam", "predict": "label"}, "shallow", "accuracy"),
 }
 
 

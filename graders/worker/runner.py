@@ -29,6 +29,9 @@ def serve(spec: dict[str, Any]) -> int:
         open_files=limits["open_files"],
         uid=spec["uid"],
     )
+    from graders.worker.zygote import die_with_parent
+
+    die_with_parent()  # after the uid drop, which clears it
     environment = _setup_torch(spec)
     from graders import tasks
     from graders.worker.protocol import read_message, write_message

@@ -6,8 +6,9 @@ from graders.course import images
 
 def test_weights_loaded(submission, reference, topic, config, expect):
     for variant in ("alexnet", "vgg16"):
-        mine = images.inspect(submission, topic, variant, config=config)["fingerprint"].get("features")
-        theirs = images.inspect(reference, topic, variant, config=config)["fingerprint"]["features"]
+        # Before training, as built: the same build under the same seed as the reference's.
+        mine = images.fit(submission, topic, variant, config=config)["before"].get("features")
+        theirs = images.fit(reference, topic, variant, config=config)["before"]["features"]
         expect(checks.flag(mine == theirs, expected=True,
                            message_ok=f"build_{variant}() loads the given weights into model.features",
                            message_fail=f"build_{variant}()'s model.features differ from the weights it was given",

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from tests.adversarial.conftest import hostile, live_processes
+from tests.adversarial.conftest import hostile, wait_until
 
 # _posixsubprocess.fork_exec raises no audit event: the only way left to start a process once the hook is in.
 SPAWN = '''
@@ -70,7 +70,7 @@ def reaping_ancestor():
     done = threading.Event()
 
     def reap() -> None:
-        while not done.wait(0.005):
+        while not done.wait(0.002):
             for pid in set(_children()) - keep:
                 try:
                     os.waitpid(pid, os.WNOHANG)
@@ -92,36 +92,37 @@ def _children() -> list[int]:
 
 
 @pytest.mark.xfail(strict=True, reason="kill_uid scans /proc once: a process that forks and exits in a loop is "
-                   "always somewhere else by the time its pid is signalled (fix: SIGKILL everything of the uid "
-                   "with kill(-1) from a helper running as that uid, repeated until none is left)")
+                   "somewhere else by the time its pid is signalled (fix in graders/worker/client.py: SIGKILL all of "
+                   "the uid with kill(-1) from a helper running as that uid, until kill(-1, 0) finds none)")
 def test_process_that_keeps_forking_does_not_outlive_the_worker(grader, reaping_ancestor):
-    flee = "import os, time\\nwhile True:\\n    time.sleep(0.002)\\n    if os.fork():\\n        os._exit(0)\\n"
+    flee = "import os, time\nwhile True:\n    time.sleep(0.005)\n    if os.fork():\n        os._exit(0)\n"
+    attack = grader.grade_plain("fleeing", hostile(SPAWN, f"""
+        import sys
+
+        def train(model, x, y, epochs, lr):
+            _report(flee=_attempt(lambda: _spawn(sys.executable, "-c", {flee!r})))
+    """))
     try:
-        grader.attack("fleeing", hostile(SPAWN, f"""
-            import sys
-
-            def train(model, x, y, epochs, lr):
-                _report(flee=_attempt(lambda: _spawn(sys.executable, "-c", {flee!r})))
-        """))
+        assert attack.verdict()["flee"].isdigit()
+        # Scanning /proc to check would miss it the same way: ask the kernel, which signals all at once.
+        assert wait_until(lambda: not any_alive(attack.uid), timeout=3.0), \
+            "a process of the worker's uid is still running after the grading"
     finally:
-        for uid in _worker_uids():
-            kill_everything_of(uid)
+        kill_everything_of(attack.uid)
 
 
-def _worker_uids() -> set[int]:
-    from graders.worker.client import _UID_BASE, _uid_of
-    from pathlib import Path
-
-    uids = {_uid_of(p) for p in Path("/proc").iterdir() if p.name.isdigit()}
-    return {u for u in uids if u is not None and u >= _UID_BASE and live_processes(u)}
+def any_alive(uid: int) -> bool:
+    """kill(-1, 0) as `uid`: true when any process of the uid exists (this one excepted)."""
+    return subprocess.run(["/bin/kill", "-0", "-1"], user=uid, group=uid, capture_output=True).returncode == 0
 
 
 def kill_everything_of(uid: int) -> None:
-    """kill(-1, SIGKILL) as `uid`: the kernel signals all its processes in one sweep that forks cannot dodge."""
-    for _ in range(5):
-        if not live_processes(uid):
+    """kill(-1, SIGKILL) as `uid`: one sweep of the kernel's, which a fork cannot dodge."""
+    for _ in range(20):
+        subprocess.run(["/bin/kill", "-9", "-1"], user=uid, group=uid, capture_output=True)
+        if wait_until(lambda: not any_alive(uid), timeout=0.5):
             return
-        subprocess.run(["/bin/kill", "-9", "-1"], user=uid, group=uid, check=False, capture_output=True)
+    raise AssertionError(f"processes of uid {uid} survive kill(-1, SIGKILL)")
 
 
 def test_threads_left_running_do_not_touch_later_calls(grader):
