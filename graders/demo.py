@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from graders.batch import BatchResult, grade_batch
 from graders.config import load_config
-from graders.grading import grade_submission
-from graders.reports import write_reports
-from graders.runner import Reference
 
 
 def bundled_submissions(root: Path) -> dict[str, Path]:
@@ -15,31 +13,30 @@ def bundled_submissions(root: Path) -> dict[str, Path]:
     found = {"reference": root / "solutions", "untouched": root / "assignments"}
     examples = root / "examples"
     if examples.is_dir():
-        found.update({p.name: p for p in sorted(examples.iterdir()) if not p.name.startswith(".")})
+        found.update({p.name: p for p in sorted(examples.iterdir()) if p.is_dir() and not p.name.startswith(".")})
     return found
 
 
-def run_demo(*, config: str | Path = "grading.yaml", out: str | Path | None = None) -> list[Path]:
-    """Grade every bundled submission with hidden tests; return the report folders written."""
-    from rich.console import Console
-
-    from graders.reports import terminal
-
+def run_demo(*, config: str | Path = "grading.yaml", out: str | Path | None = None) -> BatchResult:
+    """Grade every bundled submission with the hidden tests, in parallel, into reports/ (regraded each time)."""
     cfg = load_config(config)
-    folder = Path(out) if out else cfg.resolve(cfg.reports_dir)
-    console, written = Console(), []
-    reference = Reference(cfg)
-    try:
-        for name, path in bundled_submissions(cfg.root).items():
-            result = grade_submission(path, config=cfg, hidden=True, name=name, reference=reference)
-            write_reports(result, folder / name, audience="student")
-            terminal.print_summary(result, console=console, audience="instructor")
-            written.append(folder / name)
-    finally:
-        reference.close()
-    console.print(f"reports written under {folder}")
-    return written
+    return grade_batch(bundled_submissions(cfg.root), config=cfg.path, out=out, force=True)
+
+
+def print_class(batch: BatchResult) -> None:
+    """Per submission: the points of each topic it submitted, its total and status."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(batch.results)} submissions graded into {batch.out} in {batch.duration_s:.0f} s")
+    for column in ("submission", "topics graded", "points", "status"):
+        table.add_column(column, justify="right" if column == "points" else "left")
+    for result in batch.results:
+        done = [f"{t.name} {t.points:g}/{t.max_points:g}" for t in result.topics if t.status == "graded"]
+        table.add_row(result.submission, ", ".join(done) or "-", f"{result.points:g}/{result.max_points:g}",
+                      result.status)
+    Console().print(table)
 
 
 if __name__ == "__main__":
-    run_demo()
+    print_class(run_demo())

@@ -36,22 +36,24 @@ def test_vgg16_structure(submission, topic, config, expect):
 def test_transforms(submission, topic, config, expect):
     size = int(images.budget(topic, "alexnet")["image_size"])
     solid = images.solid_colours(COLOURS, size)
-    mean, std = torch.tensor(IMAGENET_MEAN)[:, None, None], torch.tensor(IMAGENET_STD)[:, None, None]
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
     for which, name in (("train", "transforms(train=True)"), ("eval", "transforms(train=False)")):
         for t in images.transformed(submission, topic, "alexnet", which, config=config) or [None]:
             expect(checks.tensor(t, name=f"{name}(image)", shape=(3, size, size), dtype=torch.float32))
-        for colour, t in zip(COLOURS, images.transformed_images(submission, topic, "alexnet", which, solid)):
-            want = (torch.tensor(colour, dtype=torch.float32)[:, None, None] / 255 - mean) / std  # (3, 1, 1)
-            got = t.mean(dim=(1, 2)) if checks.tensor(t, name=name, shape=(3, size, size)).passed else None
-            close = got is not None and bool(torch.allclose(got, want.flatten(), atol=1e-3))
-            expect(checks.flag(close, expected=True, message_ok=f"{name} normalises with the ImageNet mean and std",
-                               message_fail=f"{name} maps the colour {colour} to {_round(got)}, expected "
-                                            f"{_round(want.flatten())}: not the ImageNet normalisation",
+        tensors = images.transformed_images(submission, topic, "alexnet", which, solid)
+        for i, colour in enumerate(COLOURS):
+            t = tensors[i] if i < len(tensors) else None
+            expect(checks.tensor(t, name=f"{name}(one-colour image)", shape=(3, size, size), dtype=torch.float32))
+            got, want = t.mean(dim=(1, 2)), (torch.tensor(colour) / 255 - mean) / std  # (3,), (3,)
+            expect(checks.flag(bool(torch.allclose(got, want, atol=1e-3)), expected=True,
+                               message_ok=f"{name} normalises with the ImageNet mean and std",
+                               message_fail=f"{name} maps the colour {colour} to {_rounded(got)}, expected "
+                                            f"{_rounded(want)}: not the ImageNet normalisation",
                                hint="end with T.ToTensor() then T.Normalize(IMAGENET_MEAN, IMAGENET_STD)"))
 
 
-def _round(values):
-    return "none" if values is None else "(" + ", ".join(f"{float(v):.3g}" for v in values) + ")"
+def _rounded(values):
+    return "(" + ", ".join(f"{float(v):.3g}" for v in values) + ")"
 
 
 def test_train_returns_losses(submission, topic, config, expect, data_source):
