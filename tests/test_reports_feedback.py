@@ -112,3 +112,13 @@ def test_unloadable_submission_explains_why():
     result = sample_batch()[2]
     assert "Not graded (failed to load):** SyntaxError in hw1.py line 12" in feedback_md(result)
     assert "SyntaxError in hw1.py line 12" in feedback_html(result)
+
+
+def test_a_topic_not_submitted_states_its_reason_once():
+    result = sample_result()
+    topic = result.topics[0]
+    topic.status, topic.reason = "not submitted", "no 01_tensors/tensors.py"
+    for check in topic.checks:
+        check.passed, check.points, check.message = False, 0.0, "the submission has no 01_tensors/tensors.py"
+    for text in (feedback_md(result, audience="instructor"), feedback_html(result, audience="instructor")):
+        assert text.count("no 01_tensors/tensors.py") == 1

@@ -1,8 +1,7 @@
-"""Public checks for topic 6, transfer learning with AlexNet and VGG16: run them with `grade check transfer_learning`.
+"""Public checks for topic 6, transfer learning with AlexNet and VGG16: `grade check transfer_learning` runs them."""
 
-On the built-in stand-in images and weights both models stay near chance in the budget a check can
-afford, so accuracy is not graded: the checks look at the structure, the transforms and what trains.
-"""
+# On stand-in images and weights both models stay at chance in any budget a check can afford, so
+# accuracy is not graded: these checks look at the structure, the transforms and what trains.
 
 import torch
 

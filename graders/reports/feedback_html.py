@@ -76,7 +76,8 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
         lines.append(
             f'<p class="concealed">Also {dc.count(len(concealed), "hidden check")} worth {worth}, not shown here.</p>'
         )
-    lines += _details(rows)
+    if topic.status == "graded":  # otherwise every check repeats the topic's one reason
+        lines += _details(rows)
     if topic.data_sources:
         lines.append(f'<p class="data"><strong>Data:</strong> {escape(", ".join(topic.data_sources))}</p>')
     lines += _list("Notes", topic.notes)

@@ -45,7 +45,8 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
     if concealed:
         worth = dc.points_label(sum(c.max_points for c in concealed))
         lines += [f"Also {dc.count(len(concealed), 'hidden check')} worth {worth}, not shown here.", ""]
-    lines += _details(rows)
+    if topic.status == "graded":  # otherwise every check repeats the topic's one reason
+        lines += _details(rows)
     if topic.data_sources:
         lines += [f"**Data:** {_inline(', '.join(topic.data_sources))}", ""]
     if topic.notes:

@@ -74,8 +74,10 @@ def _distributions(results: list[SubmissionResult]) -> list[str]:
 
 
 def _most_failed(results: list[SubmissionResult]) -> list[str]:
-    failed = Counter((c.topic, c.name) for r in results for c in r.checks() if not c.passed)
-    seen = Counter((c.topic, c.name) for r in results for c in r.checks())
+    # Only topics that were graded: a topic not submitted fails every check for one reason, shown elsewhere.
+    graded = [c for r in results for t in r.topics if t.status == "graded" for c in t.checks]
+    failed = Counter((c.topic, c.name) for c in graded if not c.passed)
+    seen = Counter((c.topic, c.name) for c in graded)
     ranked = sorted(failed.items(), key=lambda item: (-item[1], item[0]))[:MOST_FAILED]
     rows = [[topic, name, f"{count} / {seen[(topic, name)]}"] for (topic, name), count in ranked]
     return ["<h2>Most failed checks</h2>", *_table(("Topic", "Check", "Failed / graded"), rows, "most-failed")]

@@ -1,0 +1,157 @@
+"""Reading what a worker must never see: hidden tests, solutions, the config, caches, reports, data, other
+students' work, the course's git history, the grader's process, the grader's memory of the labels."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+import torch
+
+from graders.course.regression import EVAL_SEED_OFFSET
+from graders.data import toy
+from tests.adversarial.conftest import BROKEN_TRAIN, hostile
+
+READ = """
+import hashlib, os
+
+def _fingerprint(data):
+    return "read:" + hashlib.sha256(data).hexdigest()[:16] if data else "empty"
+
+def _plain(path):
+    with open(path, "rb") as f:
+        return _fingerprint(f.read())
+
+def _via_symlink(path):  # a link in the worker's own folder, resolved by the kernel
+    link = "link-" + os.path.basename(path)
+    if not os.path.lexists(link):
+        os.symlink(path, link)
+    return _plain(link)
+
+def _via_dir_fd(path):  # a path relative to an open directory carries no absolute path for the hook to check
+    root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    fd = os.open(path.lstrip("/"), os.O_RDONLY, dir_fd=root)
+    return _fingerprint(os.read(fd, 1 << 20))
+
+def _listing(path):
+    return ",".join(sorted(os.listdir(os.path.dirname(path)))) or "empty"
+
+def _read_everyway(path):
+    return {how.__name__.strip("_"): _attempt(lambda: how(path)) for how in (_plain, _via_symlink, _via_dir_fd)}
+"""
+
+# The secrets planted in the course copy (tests/adversarial/conftest.py), and what must stop each.
+TARGETS = ["hidden", "solution", "config", "cache", "reports", "data"]
+WEAK = {
+    "alice": "another student's submission: grading.py denies only the submission being graded (fix: deny the "
+             "folder that holds the submissions, e.g. grade_submission(..., deny=[submissions root]) from the "
+             "batch, and the parent of PATH for `grade submission PATH` when it is not the course folder)",
+    "git": "the course folder's .git holds every version of hidden_tests/ and solutions/: runner.deny_paths "
+           "lists hidden_tests/, solutions/... but not .git (fix: add config.root / '.git', or deny the whole "
+           "course folder but what the worker needs)",
+}
+
+
+def fingerprint(path) -> str:
+    data = path.read_bytes()
+    return "read:" + hashlib.sha256(data).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("what", TARGETS + [pytest.param(w, marks=pytest.mark.xfail(strict=True, reason=r))
+                                            for w, r in WEAK.items()])
+def test_course_secret_cannot_be_read(grader, what):
+    path = grader.course.files[what]
+    attack = grader.attack(f"read_{what}", hostile(READ, f"""
+        def train(model, x, y, epochs, lr):
+            _report(listing=_attempt(lambda: _listing({str(path)!r}))[:40], **_read_everyway({str(path)!r}))
+    """))
+    verdict = attack.verdict()
+    secret = fingerprint(path)
+    assert secret not in verdict.values(), f"the worker read {path}: {verdict}"
+    assert path.name not in verdict["listing"], verdict
+    assert "model_structure" in attack.passed  # the rest of the grading went on
+
+
+def test_the_grading_process_cannot_be_read(grader):
+    me = os.getpid()
+    attack = grader.attack("read_grader", hostile(READ, f"""
+        def train(model, x, y, epochs, lr):
+            found = {{}}
+            for part in ("environ", "cmdline", "maps"):
+                for how, outcome in _read_everyway(f"/proc/{me}/{{part}}").items():
+                    found[part[:3] + "_" + how[:3]] = outcome[:5]
+            found["ppid"] = _attempt(lambda: _plain(f"/proc/{{os.getppid()}}/cmdline"))[:5]
+            _report(**found)
+    """))
+    verdict = attack.verdict()
+    assert not any(v.startswith("read") for v in verdict.values()), verdict
+
+
+def test_the_environment_holds_nothing_of_the_grader(grader, monkeypatch):
+    monkeypatch.setenv("ADVERSARIAL_SECRET", "canary-environment")
+    attack = grader.attack("environment", hostile("""
+        import os
+
+        def train(model, x, y, epochs, lr):
+            _report(keys=" ".join(sorted(os.environ)), secret=str("canary-environment" in str(os.environ)))
+    """))
+    verdict = attack.verdict()
+    assert verdict["secret"] == "False" and "ADVERSARIAL_SECRET" not in verdict["keys"], verdict
+    # Only what the client passes on purpose crosses (graders/worker/client.py _PASSED_ENV and its own settings).
+    inherited = set(verdict["keys"].split()) & set(os.environ)
+    assert inherited <= {"PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
+                         "HOME", "TMPDIR", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                         "CUBLAS_WORKSPACE_CONFIG", "MPLBACKEND", "PYTHONDONTWRITEBYTECODE"}, verdict
+
+
+def eval_labels(grader) -> torch.Tensor:
+    budget = grader.course.config.topics["linear_regression"].budget
+    return toy.noisy_line(int(budget["n_eval"]), seed=grader.course.config.seed + EVAL_SEED_OFFSET)[1]
+
+
+def test_stack_and_memory_hold_no_labels(grader):
+    labels = eval_labels(grader)
+    attack = grader.attack("stack_inspection", hostile(BROKEN_TRAIN, f"""
+        import gc, sys, torch
+
+        def _looks_like_labels(value):
+            return isinstance(value, torch.Tensor) and value.shape == ({labels.shape[0]}, 1) and \\
+                abs(float(value.double().sum()) - {float(labels.double().sum())!r}) < 1e-3
+
+        def predict(model, x):
+            frames, frame = 0, sys._getframe()
+            names = set()
+            while frame is not None:  # every caller: the task, the runner, the worker's main loop
+                frames += 1
+                names.update(frame.f_locals)
+                for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
+                    if _looks_like_labels(value):
+                        return value
+                frame = frame.f_back
+            found = [o for o in gc.get_objects() if _looks_like_labels(o)]
+            if found:
+                return found[0]
+            _report(frames=frames, tensors=sum(isinstance(o, torch.Tensor) for o in gc.get_objects()))
+    """))
+    # The labels never entered the worker: nothing found, and the broken training fails as it does honestly.
+    assert attack.verdict()["frames"] > 2
+    assert attack.passed <= grader.broken.passed and "fit_quality" not in attack.passed, attack.messages()
+
+
+@pytest.mark.xfail(strict=True, reason="the held-out labels are reproducible inside the worker: graders.data.toy "
+                   "and EVAL_SEED_OFFSET are public and the seed reaches the task (fix: derive the evaluation seed "
+                   "from a secret the worker never sees, e.g. a salt in grading.yaml or a hash of hidden_tests/, "
+                   "in graders/course/regression.py data())")
+def test_held_out_labels_cannot_be_regenerated(grader):
+    attack = grader.attack("regenerated_labels", hostile(BROKEN_TRAIN, """
+        import sys
+        from graders.data import toy
+
+        def predict(model, x):
+            frame = sys._getframe(1)
+            while "seed" not in frame.f_locals:  # the task's own arguments, one frame up
+                frame = frame.f_back
+            return toy.noisy_line(x.shape[0], seed=frame.f_locals["seed"] + 1000)[1]
+    """))
+    assert "fit_quality" not in attack.passed, attack.message("fit_quality")
