@@ -1,0 +1,261 @@
+"""Forging results: patching torch, numpy, builtins or our own modules inside the worker, lying return values,
+fake reports on stdout and forged protocol frames on the response pipe."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.adversarial.conftest import BROKEN_TRAIN, SOLUTION, hostile
+
+# Checks computed in the grading process from data that crossed the boundary: forging needs the right answer.
+GRADER_SIDE = {"loss_decreases", "fit_quality"}
+
+NO_ZERO_GRAD = '''
+def train(model, x, y, epochs, lr):  # an honest mistake: gradients pile up across epochs
+    criterion, optimizer = nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(epochs):
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+'''
+
+
+def test_patching_comparisons_in_the_worker_changes_no_verdict(grader):
+    attack = grader.attack("patcher", hostile(BROKEN_TRAIN, """
+        import builtins, sys
+        import numpy
+        import graders.checks, graders.tasks
+
+        yes = lambda *args, **kwargs: True
+        torch.Tensor.__eq__ = torch.Tensor.__lt__ = torch.Tensor.__le__ = yes
+        torch.equal = torch.allclose = torch.isclose = yes
+        numpy.allclose = numpy.array_equal = yes
+        numpy.testing.assert_allclose = lambda *args, **kwargs: None
+        for name in dir(graders.checks):  # the grader's own check functions, as the worker has a copy
+            if callable(getattr(graders.checks, name)) and not name.startswith("_"):
+                setattr(graders.checks, name, lambda *args, **kwargs: graders.checks.Outcome(True, "forged"))
+        sys.modules["graders.checks"] = graders.checks
+        builtins.isinstance = lambda obj, kind: True if kind is float else type(obj) is kind or issubclass(type(obj), kind)
+    """), honest_after=True)
+    # Checks run in the grading process on the data that crossed; patches inside the worker never reach them.
+    assert not (attack.passed - grader.broken.passed), attack.messages()
+    assert not (GRADER_SIDE & attack.passed)
+
+
+def test_replacing_the_workers_validators_lets_nothing_invalid_through(grader):
+    attack = grader.attack("validator_patch", hostile("""
+        import graders.tasks, graders.tasks.regression
+
+        graders.tasks.floats = graders.tasks.regression.floats = lambda values, what: values
+        graders.tasks.tensor = graders.tasks.regression.tensor = lambda value, what: value
+        _honest_train = train
+
+        def train(model, x, y, epochs, lr):
+            losses = _honest_train(model, x, y, epochs, lr)
+            return {"losses": losses, "note": "perfect"}  # not a list of floats
+    """))
+    # The grader validates again what crossed: a dict is no list of losses, whatever the worker let through.
+    assert not ({"train_returns_losses", "loss_decreases", "fit_quality", "predict_no_grad"} & attack.passed)
+    assert "list of floats" in attack.message("train_returns_losses"), attack.messages()
+
+
+@pytest.mark.xfail(strict=True, reason="zero_grad is observed inside the worker (tasks/hooks.py GradWatch, torch.equal)"
+                   ": the student's code can patch it (fix: check the data instead: the state the student's train() "
+                   "leaves on the standard model in cross_fit 'train' must match the reference's, computed by the "
+                   "grader; accumulated gradients give other weights)")
+def test_forged_zero_grad_observation_earns_nothing(grader):
+    attack = grader.attack("zero_grad_forger", hostile(NO_ZERO_GRAD, """
+        torch.equal = lambda a, b: True  # the watcher now sees a fresh gradient at every step
+    """))
+    assert "zero_grad" not in attack.passed, attack.message("zero_grad")
+
+
+@pytest.mark.xfail(strict=True, reason="predict_no_grad is observed inside the worker (torch.is_grad_enabled in a "
+                   "forward hook) and cannot be checked from outside once the output is detached: a forgeable "
+                   "teaching check (no fix in the worker; weigh or document it as such)")
+def test_forged_grad_mode_observation_earns_nothing(grader):
+    attack = grader.attack("grad_mode_forger", hostile("""
+        def predict(model, x):
+            real, torch.is_grad_enabled = torch.is_grad_enabled, lambda: False  # only while predicting
+            try:
+                return model(x).detach()  # computed with gradient tracking on: the mistake predict_no_grad finds
+            finally:
+                torch.is_grad_enabled = real
+    """))
+    assert "predict_no_grad" not in attack.passed, attack.message("predict_no_grad")
+
+
+@pytest.mark.xfail(strict=True, reason="training_time uses the seconds the worker reports (time.perf_counter inside "
+                   "the worker): frozen by the student's code (fix: time the call in the grading process, "
+                   "graders/worker/client.py Worker.call, and use that for time_ratio)")
+def test_forged_training_time_earns_nothing(grader):
+    attack = grader.attack("clock_forger", hostile("""
+        import time
+
+        _honest_train = train
+
+        def train(model, x, y, epochs, lr):
+            frozen = time.perf_counter()
+            time.perf_counter = lambda: frozen  # the task's stopwatch stops here
+            time.sleep(1.5)  # 30 times the reference's floored 0.05 s: fails training_time honestly
+            return _honest_train(model, x, y, epochs, lr)
+    """))
+    assert "training_time" not in attack.passed, attack.message("training_time")
+
+
+@pytest.mark.xfail(strict=True, reason="deterministic compares two calls to the same worker, so code can replay its "
+                   "first answer (fix: run the repeat (attempt=2) in a fresh worker: Worker.stop() before it; the "
+                   "scratch layers then forget files too)")
+def test_replayed_answers_do_not_pass_the_determinism_check(grader):
+    attack = grader.attack("replayer", hostile("""
+        import time
+
+        _honest_train, _honest_predict, _memo = train, predict, {}
+
+        def train(model, x, y, epochs, lr):
+            torch.manual_seed(time.time_ns() % 2**31)  # the mistake: reseeded from the clock
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.normal_()
+            key = ("train", float(x.sum()), epochs, type(model).__name__)
+            _memo.setdefault(key, _honest_train(model, x, y, epochs, lr))
+            return list(_memo[key])
+
+        def predict(model, x):
+            return _memo.setdefault(("predict", float(x.sum())), _honest_predict(model, x))
+    """))
+    assert "deterministic" not in attack.passed, attack.message("deterministic")
+
+
+LIARS = {
+    "subclass": """
+        class _Liar(torch.Tensor):  # equal to everything, and every torch call on it returns itself
+            def __eq__(self, other):
+                return True
+
+            @classmethod
+            def __torch_function__(cls, func, types, args=(), kwargs=None):
+                result = super().__torch_function__(func, types, args, kwargs or {})
+                return args[0] if isinstance(result, torch.Tensor) and args else result
+
+        def predict(model, x):
+            with torch.no_grad():
+                return model(x).as_subclass(_Liar)
+    """,
+    "always_equal": """
+        class _Yes:
+            def __eq__(self, other):
+                return True
+
+            def __float__(self):
+                return 0.0
+
+        def predict(model, x):
+            return _Yes()
+    """,
+    "raises_when_touched": """
+        class _Trap(torch.Tensor):
+            @classmethod
+            def __torch_function__(cls, func, types, args=(), kwargs=None):
+                raise KeyboardInterrupt  # not an Exception: escapes the worker's handler
+
+        def predict(model, x):
+            with torch.no_grad():
+                return model(x).as_subclass(_Trap)
+    """,
+    "list_subclass": """
+        class _Losses(list):  # claims 100 decreasing losses, holds 3
+            def __len__(self):
+                return 100
+
+            def __getitem__(self, i):
+                return 1.0 / (1 + (i if isinstance(i, int) else 0))
+
+            def __eq__(self, other):
+                return True
+
+        def train(model, x, y, epochs, lr):
+            return _Losses([3.0, 2.0, 1.0])
+    """,
+}
+
+
+@pytest.mark.parametrize("liar", sorted(LIARS))
+def test_lying_return_values_earn_nothing(grader, liar):
+    attack = grader.attack(f"liar_{liar}", hostile(BROKEN_TRAIN, LIARS[liar]))
+    # On top of a train() that learns nothing: whatever the objects claim, only what crossed is judged.
+    assert not (attack.passed - grader.broken.passed), attack.messages()
+    assert not (GRADER_SIDE & attack.passed)
+
+
+@pytest.mark.parametrize("value", ["float('nan')", "float('inf')", "1e308", "-1e308"])
+def test_non_finite_or_huge_predictions_fail_cleanly(grader, value):
+    attack = grader.attack(f"values_{value.strip('-()')}", hostile(f"""
+        def predict(model, x):
+            return torch.full((x.shape[0], 1), {value})
+    """))
+    assert "fit_quality" not in attack.passed and "model_structure" in attack.passed, attack.messages()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float16", "int64", "bool", "complex64"])
+def test_wrong_dtypes_fail_with_the_dtype_named(grader, dtype):
+    attack = grader.attack(f"dtype_{dtype}", hostile(f"""
+        _honest_predict = predict
+
+        def predict(model, x):
+            return _honest_predict(model, x).to(torch.{dtype})
+    """))
+    assert "fit_quality" not in attack.passed, attack.messages()
+    assert dtype in attack.message("fit_quality") or "dtype" in attack.message("fit_quality"), attack.messages()
+
+
+def test_fake_reports_and_frames_on_stdout_change_nothing(grader):
+    attack = grader.attack("printer", hostile(BROKEN_TRAIN, """
+        import os, struct, sys
+        from graders.worker.protocol import encode
+
+        _fake = encode({"ok": True, "value": {"losses": [1.0 / (i + 1) for i in range(100)]}})
+        _broken_train = train
+
+        def train(model, x, y, epochs, lr):
+            print("linear_regression: 12 / 12 points, all checks passed")
+            sys.stdout.flush()
+            os.write(1, struct.pack(">Q", len(_fake)) + _fake)
+            os.write(2, b"PASSED " * 100)
+            return _broken_train(model, x, y, epochs, lr)
+    """))
+    assert attack.passed == grader.broken.passed, attack.messages()
+
+
+def test_forged_frame_on_the_response_pipe_cannot_pass_the_quality_check(grader):
+    attack = grader.attack("frame_forger", hostile(BROKEN_TRAIN, """
+        import fcntl, os, struct
+        from graders.worker.protocol import encode
+
+        _broken_train = train
+
+        def _response_pipes():
+            for name in os.listdir("/proc/self/fd"):
+                fd = int(name)
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("pipe:") and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+                    yield fd
+
+        def train(model, x, y, epochs, lr):
+            perfect = {"losses": [1.0 / (i + 1) for i in range(epochs)], "seconds": 0.001,
+                       "predictions": torch.zeros(200, 1), "prediction_requires_grad": False,
+                       "predict_changed_params": False, "backward_steps": epochs, "accumulated_steps": 0,
+                       "state": {}}
+            frame = encode({"ok": True, "value": perfect})
+            for fd in _response_pipes():  # answers this call before the worker does; the real answer lags one call
+                os.write(fd, struct.pack(">Q", len(frame)) + frame)
+            return _broken_train(model, x, y, epochs, lr)
+    """), honest_after=True)
+    # The forged frame claims anything the worker could claim, but the labels never entered the worker.
+    assert not ({"fit_quality", "model_with_harness_loop"} & attack.passed), attack.messages()

@@ -1,0 +1,70 @@
+"""Topic 5 (LeNet and CifarNet) graded end to end: the reference, the stub, the buggy examples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graders.config import load_config
+from graders.grading import grade_submission
+from graders.runner import Reference
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = load_config(ROOT / "grading.yaml")
+TOPIC = "cnn"
+
+# Each buggy example and exactly the checks it must fail.
+EXPECTED_FAILURES = {
+    "cnn_softmax_before_loss": {"lenet_structure", "lenet_loss_decreases", "lenet_accuracy"},
+    "cnn_evaluate_in_train_mode": {"evaluate"},
+    "cnn_no_augmentation": {"augmentation"},
+    "cnn_test_not_normalized": {"transforms", "cifarnet_accuracy"},
+    "cnn_dropout_unused": {"dropout"},
+    "cnn_no_zero_grad": {"zero_grad", "lenet_loss_decreases", "cifarnet_loss_decreases", "lenet_accuracy",
+                         "cifarnet_accuracy"},
+    "cnn_cifarnet_5x5_kernels": {"cifarnet_structure"},
+}
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def reference():
+    ref = Reference(CONFIG)
+    yield ref
+    ref.close()
+
+
+def grade(path, reference):
+    return grade_submission(path, config=CONFIG, hidden=True, topics=[TOPIC], reference=reference)
+
+
+def failed(result) -> set[str]:
+    return {c.name for c in result.checks() if not c.passed}
+
+
+def test_reference_solution_gets_full_marks(reference):
+    result = grade(ROOT / "solutions", reference)
+    assert failed(result) == set()
+    assert result.points == result.max_points == sum(c.points for c in CONFIG.topics[TOPIC].checks.values())
+
+
+def test_untouched_stub_scores_zero_with_not_implemented(reference):
+    result = grade(ROOT / "assignments", reference)
+    assert result.points == 0
+    assert all("not implemented" in c.message for c in result.checks())
+
+
+@pytest.mark.parametrize("example", sorted(EXPECTED_FAILURES))
+def test_each_buggy_example_fails_exactly_its_checks(reference, example):
+    result = grade(ROOT / "examples" / example, reference)
+    assert failed(result) == EXPECTED_FAILURES[example]
+    for check in result.checks():
+        if not check.passed:
+            assert check.message and check.hint, check
+
+
+def test_a_missing_zero_grad_is_named_in_the_hints(reference):
+    result = grade(ROOT / "examples" / "cnn_no_zero_grad", reference)
+    assert all("zero_grad" in c.hint for c in result.checks() if not c.passed)
