@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.adversarial.conftest import BROKEN_TRAIN, SOLUTION, hostile
+from tests.adversarial.conftest import BROKEN_TRAIN, hostile
 
 # Checks computed in the grading process from data that crossed the boundary: forging needs the right answer.
 GRADER_SIDE = {"loss_decreases", "fit_quality"}
