@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import stat
 from pathlib import Path
 
 import nbformat
@@ -14,6 +15,8 @@ _KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.
 
 def notebook_to_module(path: Path) -> tuple[str, list[str]]:
     """The module source of a notebook's definitions, and one note per skipped statement or cell."""
+    if not stat.S_ISREG(path.stat().st_mode):  # a FIFO named .ipynb would block the read forever
+        raise SubmissionError(f"{path.name}: not a regular file; submit the notebook itself")
     try:
         nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # nbformat raises many types for broken JSON or schema
@@ -29,6 +32,9 @@ def notebook_to_module(path: Path) -> tuple[str, list[str]]:
             tree = ast.parse(source)
         except SyntaxError as exc:
             skipped.append(f"cell {number}: skipped, syntax error at line {exc.lineno}")
+            continue
+        except (ValueError, MemoryError, RecursionError) as exc:  # null bytes; nesting past the parser's stack
+            skipped.append(f"cell {number}: skipped, cannot be parsed ({type(exc).__name__})")
             continue
         lines = source.splitlines()
         for node in tree.body:

@@ -226,7 +226,7 @@ MIN_REGION_CHARS = 16  # a shorter region ("pass", "return x") is too common to 
 def scan_release(folder: str | Path, *, config: Config) -> list[str]:
     """Every leak in a release folder, judged with the instructor's `config`: private folders, solution
     regions (whole, in any file; or single lines, in the stub made from that solution), BEGIN/END
-    SOLUTION and HIDDEN TESTS markers, hidden check names (also in notebook metadata and outputs),
+    SOLUTION and HIDDEN TESTS markers, hidden checks' test names (also in notebook metadata and outputs),
     hidden checks or withheld thresholds in grading.yaml, and a harness that differs from this one."""
     folder = Path(folder)
     problems = [f"{name}/ is in the release" for name in _private_folders(config) if (folder / name).exists()]
@@ -307,8 +307,10 @@ def _text_leaks(rel: str, texts: list[str], regions: list[tuple[str, ...]], hidd
             if _contains(lines, region):
                 problems.append(f"{rel}: has solution code: {region[0]!r}")
         own = "\n".join(line for line in text.splitlines() if not set(normalized_lines(line)) & published)
+        # A hidden check's test function gives it away; its bare name ("accuracy", "zero_grad") is an
+        # ordinary word that hints and docstrings use freely.
         for name in sorted(hidden):
-            if re.search(rf"\b{re.escape(name)}\b", own):
+            if re.search(rf"\btest_{re.escape(name)}\b", own):
                 problems.append(f"{rel}: names the hidden check {name!r}")
     return problems
 

@@ -64,7 +64,7 @@ def test_pack_checks_runs_public_checks_and_zips_what_matters(copy):
         manifest = json.loads(zf.read(MANIFEST))
         notebook = json.loads(zf.read("01_linear_regression/scratch.ipynb"))
         contents = {entry["path"]: zf.read(entry["path"]) for entry in manifest["files"]}
-    assert names == sorted([MANIFEST, MODULE, "01_linear_regression/scratch.ipynb"])
+    assert names == sorted([MANIFEST, MODULE, MODULE.replace(".py", ".ipynb"), "01_linear_regression/scratch.ipynb"])
     assert notebook["cells"][0]["outputs"] == [] and notebook["cells"][0]["execution_count"] is None
     for entry in manifest["files"]:
         assert hashlib.sha256(contents[entry["path"]]).hexdigest() == entry["sha256"]

@@ -136,7 +136,7 @@ def test_scan_finds_leaks_in_files_notebooks_and_config(released, tmp_path):
     stub.write_text(stub.read_text().replace("# YOUR CODE HERE\n        raise NotImplementedError()",
                                              "return self.linear(x)", 1))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
-    nb.metadata["grading"] = {"check": "training_time"}
+    nb.metadata["grading"] = {"check": "test_training_time"}
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="### BEGIN HIDDEN TESTS\n")]
     nbformat.write(nb, str(leaky / "assignments" / "01_linear_regression" / "scratch.ipynb"))
     config = yaml.safe_load((leaky / "grading.yaml").read_text())

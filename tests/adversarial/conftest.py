@@ -163,22 +163,25 @@ class Grader:
         """Grade without the invariant checks (for tests that check something else, or more precisely)."""
         return self._grade(write_submission(self.course.submissions / name, source, files), config)
 
-    def _grade(self, folder: Path, config: Config | None = None) -> Attack:
+    def _grade(self, folder: Path, config: Config | None = None, deny: tuple[Path, ...] = ()) -> Attack:
         start = time.monotonic()
         result = grade_submission(folder, config=config or self.course.config, hidden=True, topics=[TOPIC],
-                                  reference=self.reference)
+                                  reference=self.reference, deny=deny)
         return Attack(result, worker_uid(result), time.monotonic() - start)
 
-    def attack(self, name: str, source: str, *, files: dict[str, str] | None = None,
-               honest_after: bool = False) -> Attack:
-        """Grade a hostile submission; assert the invariants every attack must keep."""
+    def attack(self, name: str, source: str, *, files: dict[str, str] | None = None, honest_after: bool = False,
+               as_batch: bool = False) -> Attack:
+        """Grade a hostile submission; assert the invariants every attack must keep.
+
+        `as_batch` grades it as `grade batch` does, with the folder of all submissions denied to the worker.
+        """
         folder = write_submission(self.course.submissions / name, source, files)
         before = snapshot(self.course.root)
         shared = [Path(d) for d in SHARED_DIRS if Path(d).is_dir()]
         shared_before = set(top_level(shared))
         attack = None
         try:
-            attack = self._grade(folder)
+            attack = self._grade(folder, deny=(self.course.submissions,) if as_batch else ())
             check_result(attack, set(self.course.config.topics[TOPIC].checks))
             text = json.dumps(attack.result.to_dict())
             leaked = [what for what, canary in self.course.canaries.items() if canary in text]

@@ -29,7 +29,8 @@ def test_exit_during_training_costs_the_training_checks_only(grader, exit_call):
             {exit_call}
     """))
     assert attack.passed == WITHOUT_TRAIN, attack.messages()
-    assert "sys.exit" in attack.message("train_returns_losses") or "exit code 0" in attack.message("train_returns_losses")
+    message = attack.message("train_returns_losses")
+    assert "sys.exit" in message or "exit code 0" in message, message
 
 
 def test_exit_during_predict_costs_the_prediction_checks(grader):

@@ -38,7 +38,8 @@ def test_patching_comparisons_in_the_worker_changes_no_verdict(grader):
             if callable(getattr(graders.checks, name)) and not name.startswith("_"):
                 setattr(graders.checks, name, lambda *args, **kwargs: graders.checks.Outcome(True, "forged"))
         sys.modules["graders.checks"] = graders.checks
-        builtins.isinstance = lambda obj, kind: True if kind is float else type(obj) is kind or issubclass(type(obj), kind)
+        _real_isinstance = builtins.isinstance
+        builtins.isinstance = lambda obj, kind: kind is float or _real_isinstance(obj, kind)  # all things are floats
     """), honest_after=True)
     # Checks run in the grading process on the data that crossed; patches inside the worker never reach them.
     assert not (attack.passed - grader.broken.passed), attack.messages()

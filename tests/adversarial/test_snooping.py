@@ -42,11 +42,11 @@ def _read_everyway(path):
 """
 
 # The secrets planted in the course copy (tests/adversarial/conftest.py), and what must stop each.
-TARGETS = ["hidden", "solution", "config", "cache", "reports", "data"]
+TARGETS = ["hidden", "solution", "config", "cache", "reports", "data", "alice_in_a_batch"]
 WEAK = {
-    "alice": "another student's submission: grading.py denies only the submission being graded (fix: deny the "
-             "folder that holds the submissions, e.g. grade_submission(..., deny=[submissions root]) from the "
-             "batch, and the parent of PATH for `grade submission PATH` when it is not the course folder)",
+    "alice": "`grade submission PATH` denies PATH but not its classmates beside it (grade batch passes deny=); "
+             "fix in graders/grading.py: also deny PATH's parent when it holds neither the course folder's "
+             "needed paths nor the interpreter (the test batch_one._deniable already makes)",
     "git": "the course folder's .git holds every version of hidden_tests/ and solutions/: runner.deny_paths "
            "lists hidden_tests/, solutions/... but not .git (fix: add config.root / '.git', or deny the whole "
            "course folder but what the worker needs)",
@@ -61,11 +61,12 @@ def fingerprint(path) -> str:
 @pytest.mark.parametrize("what", TARGETS + [pytest.param(w, marks=pytest.mark.xfail(strict=True, reason=r))
                                             for w, r in WEAK.items()])
 def test_course_secret_cannot_be_read(grader, what):
-    path = grader.course.files[what]
+    batch = what.endswith("_in_a_batch")
+    path = grader.course.files[what.removesuffix("_in_a_batch")]
     attack = grader.attack(f"read_{what}", hostile(READ, f"""
         def train(model, x, y, epochs, lr):
             _report(listing=_attempt(lambda: _listing({str(path)!r}))[:40], **_read_everyway({str(path)!r}))
-    """))
+    """), as_batch=batch)
     verdict = attack.verdict()
     secret = fingerprint(path)
     assert secret not in verdict.values(), f"the worker read {path}: {verdict}"
