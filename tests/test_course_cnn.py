@@ -36,8 +36,14 @@ def reference():
     ref.close()
 
 
+_GRADED: dict[str, object] = {}
+
+
 def grade(path, reference):
-    return grade_submission(path, config=CONFIG, hidden=True, topics=[TOPIC], reference=reference)
+    """Each example is graded once per module; several tests read the same result."""
+    if str(path) not in _GRADED:
+        _GRADED[str(path)] = grade_submission(path, config=CONFIG, hidden=True, topics=[TOPIC], reference=reference)
+    return _GRADED[str(path)]
 
 
 def failed(result) -> set[str]:

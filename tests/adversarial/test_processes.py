@@ -56,9 +56,10 @@ def test_threads_left_running_do_not_touch_later_calls(grader):
     attack = grader.attack("threads", hostile("""
         import sys, threading, time
 
-        def _spin():
+        def _spin():  # busy, but yielding the GIL: starving its own training is not the point here
             while True:
-                pass
+                sum(range(1000))
+                time.sleep(0.001)
 
         def _chatter():
             while True:
@@ -69,8 +70,10 @@ def test_threads_left_running_do_not_touch_later_calls(grader):
         for target in (_spin, _chatter):
             threading.Thread(target=target, daemon=False).start()  # non-daemon: they would keep the worker up
     """), honest_after=True)
-    # The threads steal CPU, nothing else: the honest code around them scores as it does alone.
-    assert {c for c in attack.passed if c != "training_time"} == set(attack.checks) - {"training_time"}
+    # The threads run on through every call, and die with the worker: the honest code around them scores as
+    # it does alone, and so does the next submission (honest_after).
+    assert {c for c in attack.passed if c != "training_time"} == set(attack.checks) - {"training_time"}, \
+        attack.messages()
 
 
 def test_shared_memory_and_temporary_files_do_not_outlive_the_worker(grader):

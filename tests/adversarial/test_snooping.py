@@ -89,21 +89,31 @@ def test_the_grading_process_cannot_be_read(grader):
     assert not any(v.startswith("read") for v in verdict.values()), verdict
 
 
+# What the client passes on purpose (graders/worker/client.py _PASSED_ENV and the settings it adds).
+PASSED_ON = {"PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "HOME",
+             "TMPDIR", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG", "MPLBACKEND",
+             "PYTHONDONTWRITEBYTECODE"}
+
+
 def test_the_environment_holds_nothing_of_the_grader(grader, monkeypatch):
     monkeypatch.setenv("ADVERSARIAL_SECRET", "canary-environment")
-    attack = grader.attack("environment", hostile("""
-        import os
+    # A name alone proves nothing (torch sets TORCHINDUCTOR_CACHE_DIR in both processes): compare the values.
+    graders_own = {k: _digest(v) for k, v in os.environ.items() if k not in PASSED_ON}
+    attack = grader.attack("environment", hostile(f"""
+        import hashlib, os
+
+        def _same(key, value):
+            return {graders_own!r}.get(key) == hashlib.sha256(value.encode()).hexdigest()[:12]
 
         def train(model, x, y, epochs, lr):
-            _report(keys=" ".join(sorted(os.environ)), secret=str("canary-environment" in str(os.environ)))
+            _report(inherited=[k for k, v in os.environ.items() if _same(k, v)],
+                    secret="canary-environment" in str(os.environ))
     """))
-    verdict = attack.verdict()
-    assert verdict["secret"] == "False" and "ADVERSARIAL_SECRET" not in verdict["keys"], verdict
-    # Only what the client passes on purpose crosses (graders/worker/client.py _PASSED_ENV and its own settings).
-    inherited = set(verdict["keys"].split()) & set(os.environ)
-    assert inherited <= {"PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE",
-                         "HOME", "TMPDIR", "PYTHONHASHSEED", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
-                         "CUBLAS_WORKSPACE_CONFIG", "MPLBACKEND", "PYTHONDONTWRITEBYTECODE"}, verdict
+    assert attack.verdict() == {"inherited": [], "secret": False}
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
 def eval_labels(grader) -> torch.Tensor:
