@@ -98,7 +98,10 @@ def run_tests(config: Config, topics: list[str], *, hidden: bool, student: Any, 
                            seed_offset=seed_offset)
     with tempfile.TemporaryDirectory(prefix="grade-pytest-") as tmp:
         ini = Path(tmp) / "pytest.ini"
-        ini.write_text("[pytest]\n", encoding="utf-8")  # ignore any ini/pyproject settings around the course
+        # Our own ini: no settings of the course's pyproject apply; hidden tests may import their shared
+        # modules (hidden_tests/*.py), in this process only.
+        shared = f"pythonpath = {config.root / 'hidden_tests'}\n" if hidden else ""
+        ini.write_text(f"[pytest]\n{shared}", encoding="utf-8")
         args = [*map(str, files), "-c", str(ini), "--rootdir", str(config.root), "-p", "no:cacheprovider",
                 "--noconftest", "--import-mode=importlib", "-p", "no:terminal",
                 "-W", "ignore::DeprecationWarning"]

@@ -175,10 +175,18 @@ def public_checks(config: Config, topic: str) -> set[str]:
     folder = config.root / "assignments" / config.topics[topic].folder
     names = set()
     for path in sorted(folder.glob("test_*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        names |= {n.name.removeprefix("test_") for n in ast.walk(tree)
-                  if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test_")}
+        names |= {n.removeprefix("test_") for n in _bound_names(ast.parse(path.read_text(encoding="utf-8")))
+                  if n.startswith("test_")}
     return names & set(config.topics[topic].checks)
+
+
+def _bound_names(tree: ast.Module) -> set[str]:
+    """Names a test module defines: its functions, and the test functions it imports (shared checks)."""
+    names = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {alias.asname or alias.name for alias in node.names}
+    return names
 
 
 def public_config(config: Config, topics: list[str]) -> tuple[str, list[str]]:

@@ -21,18 +21,28 @@ class Family:
 
     model: str  # the student's class
     make: Callable[..., tuple[torch.Tensor, torch.Tensor]]  # toy dataset: (n, *, seed) -> x, y
-    loop: dict[str, str]  # the harness loop for cross-checks: loss and optimizer
+    loop: dict[str, str]  # the harness loop for cross-checks: loss, optimizer, how it predicts
     standard: str  # the harness's standard model (graders/tasks/regression.py)
     metric: str  # "mse" on values or "accuracy" on 0/1 labels
+    quality_check: str  # the name of the check comparing the metric with the reference's
+    source: str  # the data, as reports name it
+    params: int  # parameters of the model built with its defaults
+    other_init: dict[str, int]  # other sizes, so sizes wired to the defaults show
+    other_params: int
 
 
 FAMILY = {
-    "linear_regression": Family("LinearRegression", toy.noisy_line,
-                                {"loss": "mse", "optimizer": "sgd", "predict": "value"}, "linear", "mse"),
-    "logistic_regression": Family("LogisticRegression", toy.blobs,
-                                  {"loss": "bce", "optimizer": "sgd", "predict": "label"}, "logistic", "accuracy"),
-    "perceptron": Family("ShallowNetwork", toy.circles,
-                         {"loss": "bce", "optimizer": "adam", "predict": "label"}, "shallow", "accuracy"),
+    "linear_regression": Family(
+        "LinearRegression", toy.noisy_line, {"loss": "mse", "optimizer": "sgd", "predict": "value"}, "linear", "mse",
+        "fit_quality", "noisy line y = 3x + 1 + N(0, 0.3^2), built in (seeded)", 2,
+        {"in_features": 3, "out_features": 2}, 8),
+    "logistic_regression": Family(
+        "LogisticRegression", toy.blobs, {"loss": "bce", "optimizer": "sgd", "predict": "label"}, "logistic",
+        "accuracy", "accuracy", "two Gaussian blobs (sklearn make_blobs, seeded)", 3, {"in_features": 3}, 4),
+    "perceptron": Family(
+        "ShallowNetwork", toy.circles, {"loss": "bce", "optimizer": "adam", "predict": "label"}, "shallow",
+        "accuracy", "accuracy", "two concentric circles (sklearn make_circles, seeded)", 17,
+        {"in_features": 2, "hidden": 8, "out_features": 1}, 33),
 }
 
 

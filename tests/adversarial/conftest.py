@@ -87,6 +87,8 @@ class Course:
 def build_course(root: Path) -> Course:
     for part in ("assignments", "hidden_tests", "solutions"):
         shutil.copytree(ROOT / part / FOLDER, root / part / FOLDER, ignore=shutil.ignore_patterns("__pycache__"))
+        for shared in (ROOT / part).glob("*.py"):  # helpers the topics' tests share (hidden_tests/*.py)
+            shutil.copyfile(shared, root / part / shared.name)
     shutil.copyfile(ROOT / "grading.yaml", root / "grading.yaml")
     files = {
         "hidden": root / "hidden_tests" / FOLDER / "test_hidden.py",

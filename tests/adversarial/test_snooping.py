@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -97,8 +98,12 @@ PASSED_ON = {"PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYP
 
 def test_the_environment_holds_nothing_of_the_grader(grader, monkeypatch):
     monkeypatch.setenv("ADVERSARIAL_SECRET", "canary-environment")
-    # A name alone proves nothing (torch sets TORCHINDUCTOR_CACHE_DIR in both processes): compare the values.
-    graders_own = {k: _digest(v) for k, v in os.environ.items() if k not in PASSED_ON}
+    # What the grading process was started with, by value: libraries set some variables (torch's
+    # TORCHINDUCTOR_CACHE_DIR) to the same value in every process that imports them.
+    initial = Path("/proc/self/environ").read_text().split("\0")
+    started_with = dict(item.split("=", 1) for item in initial if "=" in item)
+    graders_own = {k: _digest(v) for k, v in {**started_with, **os.environ}.items()
+                   if k not in PASSED_ON and (k in started_with or k == "ADVERSARIAL_SECRET")}
     attack = grader.attack("environment", hostile(f"""
         import hashlib, os
 
@@ -155,7 +160,7 @@ def test_stack_and_memory_hold_no_labels(grader):
                    "from a secret the worker never sees, e.g. a salt in grading.yaml or a hash of hidden_tests/, "
                    "in graders/course/regression.py data())")
 def test_held_out_labels_cannot_be_regenerated(grader):
-    attack = grader.attack("regenerated_labels", hostile(BROKEN_TRAIN, """
+    attack = grader.attack("regenerated_labels", hostile(BROKEN_TRAIN, f"""
         import sys
         from graders.data import toy
 
@@ -163,6 +168,6 @@ def test_held_out_labels_cannot_be_regenerated(grader):
             frame = sys._getframe(1)
             while "seed" not in frame.f_locals:  # the task's own arguments, one frame up
                 frame = frame.f_back
-            return toy.noisy_line(x.shape[0], seed=frame.f_locals["seed"] + 1000)[1]
+            return toy.noisy_line(x.shape[0], seed=frame.f_locals["seed"] + {EVAL_SEED_OFFSET})[1]
     """))
     assert "fit_quality" not in attack.passed, attack.message("fit_quality")

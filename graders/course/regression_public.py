@@ -1,0 +1,45 @@
+"""The public checks shared by topics 1-3; each topic's test_public.py imports them, pytest runs them there."""
+
+from __future__ import annotations
+
+import torch
+
+from graders import checks
+from graders.course import regression
+
+
+def test_model_structure(submission, topic, expect):
+    family = regression.FAMILY[topic.name]
+    info = regression.inspect(submission, topic, init={}, n=64)
+    expect(checks.param_count(info["param_count"], family.params, name=f"{family.model}()"))
+    expect(checks.tensor(info["output"], name="forward()", shape=(None, 1), dtype=torch.float32))
+    if family.metric == "accuracy":
+        expect(checks.probabilities(info["output"], name="forward()"))
+    other = regression.inspect(submission, topic, init=family.other_init)
+    expect(checks.param_count(other["param_count"], family.other_params,
+                              name=regression.call(family.model, family.other_init)))
+
+
+def test_train_returns_losses(submission, topic, expect):
+    run = regression.fit(submission, topic)
+    expect(checks.losses(run["losses"], epochs=int(topic.budget["epochs"])))
+
+
+def test_loss_decreases(submission, topic, expect, artifacts):
+    run = regression.fit(submission, topic)
+    expect(checks.losses(run["losses"], epochs=int(topic.budget["epochs"])))
+    artifacts.setdefault("loss_curve", {})["student"] = run["losses"]
+    outcome = checks.loss_decreases(run["losses"], window=10, ratio=topic.threshold("loss_decreases"))
+    expect(regression.hinted(outcome, run))
+
+
+def test_predict_no_grad(submission, topic, expect):
+    run = regression.fit(submission, topic)
+    expect(regression.valid_run(run, topic))
+    expect(checks.flag(run["prediction_requires_grad"], expected=False,
+                       message_ok="predict() returns tensors without gradient tracking",
+                       message_fail="predict() ran the model with gradient tracking on",
+                       hint="wrap the forward pass in `with torch.no_grad():`"))
+    expect(checks.flag(run["predict_changed_params"], expected=False,
+                       message_ok="predict() leaves the parameters unchanged",
+                       message_fail="predict() changed the model's parameters"))
