@@ -191,8 +191,8 @@ class Grader:
             assert attack.uid is not None, "the worker reported no uid of its own (is the 'user' protection off?)"
             assert wait_until(lambda: not live_processes(attack.uid)), \
                 f"processes of the worker's uid {attack.uid} outlived the grading: {live_processes(attack.uid)}"
-            assert wait_until(lambda: descendants() <= self.baseline_processes), \
-                f"the grading process kept new descendants: {descendants() - self.baseline_processes}"
+            assert wait_until(lambda: new_descendants(self.baseline_processes) == set()), \
+                f"the grading process kept new descendants: {new_descendants(self.baseline_processes)}"
             after = snapshot(self.course.root)
             assert after == before, f"files changed outside the worker: {diff(before, after)}"
             left = sorted(p for p, owner in top_level(shared).items() if owner == attack.uid and p not in shared_before)
@@ -306,6 +306,22 @@ def descendants(root: int | None = None) -> set[int]:
                 found.add(child)
                 todo.append(child)
     return found
+
+
+def new_descendants(baseline: set[int]) -> set[int]:
+    """Descendants that were not there before, but a fork server the client (re)started: that one is shared by
+    every grading of this process, and the workers it forks are still counted."""
+    me = os.getpid()
+    return {pid for pid in descendants() - baseline if not _is_fork_server(pid, me)}
+
+
+def _is_fork_server(pid: int, parent: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        ppid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    return ppid == parent and b"graders.worker.zygote" in cmdline
 
 
 def _state(proc_dir: Path) -> str:
