@@ -71,6 +71,8 @@ class TopicConfig:
 class Config:
     course: str = doc("the course's name in reports", "PyTorch course")
     seed: int = doc("the seed of every task (torch, numpy, random, DataLoader generators)", 0)
+    eval_seed: int | None = doc("seed of the generated held-out data; secret: `grade release` leaves it out. "
+                                "Unset: derived from solutions/, which students never see", None)
     device: Device = doc("where the worker trains: auto picks cuda when available", "cpu")
     threads: int = doc("torch threads in each worker", 2)
     data_dir: str = doc("datasets in torchvision's layout (MNIST/, cifar-10-batches-py/, hymenoptera_data/)", "data")
@@ -99,12 +101,24 @@ class Config:
     def topic_by_folder(self, folder: str) -> str | None:
         return next((name for name, t in self.topics.items() if t.folder == folder), None)
 
+    def eval_seed_for(self, topic: str) -> int:
+        """The held-out data's seed: unknown to student code, so its labels cannot be regenerated in a worker."""
+        secret = str(self.eval_seed) if self.eval_seed is not None else _solutions_hash(self.root)
+        return int(hashlib.sha256(f"{secret}|{topic}".encode()).hexdigest()[:8], 16)
+
     def digest(self) -> str:
         """A hash of everything that changes what a task computes (part of the reference cache key)."""
         data = dataclasses.asdict(self)
         for key in ("path", "reports_dir", "cache_dir", "course"):
             data.pop(key)
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _solutions_hash(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((root / "solutions").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 def load_config(path: str | Path = "grading.yaml") -> Config:

@@ -53,7 +53,10 @@ def grade_submission(path: str | Path, *, config: str | Path | Config = "grading
                                                             topic=topic, name=name)
         except GradingError as exc:
             submission, failure = None, str(exc)
-        extra = [Path(path).resolve(), *deny] if submission is not None else []
+        # The submission's own folder and its neighbours (classmates beside it) are denied too, where
+        # hiding them keeps what a worker needs visible.
+        source = Path(path).resolve()
+        extra = [source, source.parent, *deny] if submission is not None else []
         with Worker(workdir=Path(tmp), config=config, deny_paths=deny_paths(config, *extra)) as worker:
             student = TaskRunner(submission, worker, config) if submission else _Unreadable(failure)
             try:

@@ -39,6 +39,7 @@ class TopicContext:
     name: str
     spec: TopicConfig
     seed: int
+    eval_seed: int  # for generated held-out data: never sent to a worker
 
     @property
     def budget(self) -> dict[str, float]:
@@ -142,7 +143,7 @@ class GradingPlugin:
     @pytest.fixture
     def topic(self, request: pytest.FixtureRequest) -> TopicContext:
         name = self._topic_of(request)
-        return TopicContext(name, self._config.topics[name], self._config.seed)
+        return TopicContext(name, self._config.topics[name], self._config.seed, self._config.eval_seed_for(name))
 
     @pytest.fixture
     def submission(self, request: pytest.FixtureRequest) -> TopicProxy:

@@ -193,6 +193,7 @@ def public_config(config: Config, topics: list[str]) -> tuple[str, list[str]]:
     """grading.yaml for students: public checks only, thresholds and points of the checks students may
     not see removed; and a warning for each public check whose test will now miss its threshold."""
     raw: dict[str, Any] = yaml.safe_load(config.path.read_text(encoding="utf-8"))
+    raw.pop("eval_seed", None)  # the held-out data's secret
     warnings = []
     released = {}
     for name in topics:

@@ -22,7 +22,8 @@ from graders.worker.protocol import decode, encode
 def deny_paths(config: Config, *extra: Path) -> list[Path]:
     """What a worker must never read: hidden tests, solutions, caches, reports, data with labels."""
     root = config.root
-    paths = [root / "hidden_tests", root / "solutions", root / "assignments", config.resolve(config.cache_dir),
+    paths = [root / "hidden_tests", root / "solutions", root / "assignments", root / ".git",
+             config.resolve(config.cache_dir),
              config.resolve(config.reports_dir), config.resolve(config.data_dir), config.path.resolve(), *extra]
     return [p for p in paths if hideable(p)]
 

@@ -8,6 +8,7 @@ import stat
 import sys
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -70,6 +71,9 @@ def _name_of(source: Path) -> str:
 def _collect_folder(folder: Path, sub: Submission, config: Config) -> None:
     for topic, spec in config.topics.items():
         for candidate in (folder / spec.folder, folder):
+            if not _inside(candidate, folder):
+                sub.notes.setdefault(topic, []).append(f"ignored {candidate.name}: a link out of the submission")
+                continue
             module = candidate / spec.module
             notebook = _notebook(candidate, spec.module, topic_folder=candidate != folder)
             if module.is_file() and not (notebook and _untouched_stub(module, config, topic)):
@@ -82,6 +86,11 @@ def _collect_folder(folder: Path, sub: Submission, config: Config) -> None:
                     sub.notes.setdefault(topic, []).append(f"graded {notebook.name}: {module.name} is the "
                                                            "untouched stub")
                 break
+
+
+def _inside(path: Path, top: Path) -> bool:
+    """Whether `path`, links resolved, stays inside the submission (a linked folder could point at solutions/)."""
+    return path.resolve() == top.resolve() or top.resolve() in path.resolve().parents
 
 
 def _notebook(folder: Path, module: str, *, topic_folder: bool) -> Path | None:
@@ -165,6 +174,10 @@ def _unzip(archive: Path, into: Path) -> Path:
                 _extract_member(zf, member, into, archive)
     except zipfile.BadZipFile:
         raise SubmissionError(f"{archive.name}: not a valid zip file; re-create it with `grade pack`") from None
+    except (OSError, RuntimeError, NotImplementedError, EOFError, zlib.error) as exc:
+        # Encrypted members, unknown compression, over-long names, a file where a folder should be.
+        raise SubmissionError(f"{archive.name}: cannot be unpacked ({type(exc).__name__}: {exc}); "
+                              "re-create it with `grade pack`") from None
     entries = [p for p in into.iterdir() if p.name != "__MACOSX"]
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else into
 

@@ -92,7 +92,7 @@ def test_build_spec_uses_a_cached_checkpoint_by_its_torchvision_name(tmp_path, f
     checkpoint = tmp_path / folder / "alexnet-owt-7be5be79.pth"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.touch()
-    topic = TopicContext(TOPIC, CONFIG.topics[TOPIC], seed=3)
+    topic = TopicContext(TOPIC, CONFIG.topics[TOPIC], seed=3, eval_seed=0)
     alexnet = images.build_spec(topic, "alexnet", weights_dir=str(tmp_path))
     vgg16 = images.build_spec(topic, "vgg16", weights_dir=str(tmp_path))
     assert alexnet["weights"] == {"file": str(checkpoint.resolve())}

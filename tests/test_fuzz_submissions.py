@@ -210,21 +210,7 @@ CASES = {
 }
 
 # What the harness does not handle yet; each flips to a pass once fixed (strict).
-UNCAUGHT = ("graders/submission.py _unzip catches zipfile.BadZipFile only; {error} escapes grade_submission as a "
-            "traceback (fix: also catch (OSError, RuntimeError, NotImplementedError, EOFError, zlib.error) around "
-            "the extraction and raise SubmissionError naming the archive and member)")
-KNOWN = {
-    "zip_encrypted_member": UNCAUGHT.format(error="RuntimeError (password required)"),
-    "zip_unknown_method": UNCAUGHT.format(error="NotImplementedError (compression method)"),
-    "zip_name_too_long": UNCAUGHT.format(error="OSError ENAMETOOLONG"),
-    "zip_file_where_folder": UNCAUGHT.format(error="FileExistsError/NotADirectoryError"),
-    "folder_symlink_to_solutions": "graders/submission.py refuses a symlinked module file but follows a symlinked "
-                                   "topic folder: the grader (root) copies the reference solution in, full marks "
-                                   "(fix: in _collect_folder/_collect_file, refuse any path whose resolve() is "
-                                   "outside the submission's resolve(), or any symlinked component)",
-    "folder_symlink_to_hidden_tests": "same as folder_symlink_to_solutions: a symlinked topic folder is followed "
-                                      "(here it only finds no module, so the topic reads as not submitted)",
-}
+KNOWN: dict[str, str] = {}  # cases a known weakness still breaks (none now)
 
 
 @pytest.fixture(scope="module")

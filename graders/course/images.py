@@ -59,20 +59,21 @@ def budget(topic: TopicContext, variant: str) -> dict[str, float]:
 def data(topic: TopicContext, variant: str, *, data_dir: str) -> Data:
     b = budget(topic, variant)
     size = int(b.get("image_size", 0))
-    train = _load(VARIANTS[variant].dataset, data_dir, True, int(b["n_train"]), size)
-    held_out = _load(VARIANTS[variant].dataset, data_dir, False, int(b["n_eval"]), size)
+    train = _load(VARIANTS[variant].dataset, data_dir, True, int(b["n_train"]), size, None)
+    # Stand-in held-out images from a secret seed: the worker knows the generator, not the seed.
+    held_out = _load(VARIANTS[variant].dataset, data_dir, False, int(b["n_eval"]), size, topic.eval_seed)
     return Data(train.images, train.labels, held_out.images, held_out.labels, (train.source, held_out.source))
 
 
 @functools.lru_cache(maxsize=16)
-def _load(dataset: str, root: str, train: bool, limit: int, size: int) -> Any:
+def _load(dataset: str, root: str, train: bool, limit: int, size: int, seed: int | None) -> Any:
     from graders.data import vision
 
     if dataset == "mnist":
-        return vision.load_mnist(root, train=train, limit=limit)
+        return vision.load_mnist(root, train=train, limit=limit, standin_seed=seed)
     if dataset == "cifar10":
-        return vision.load_cifar10(root, train=train, limit=limit)
-    return vision.load_two_class(root, train=train, limit=limit, size=size)
+        return vision.load_cifar10(root, train=train, limit=limit, standin_seed=seed)
+    return vision.load_two_class(root, train=train, limit=limit, size=size, standin_seed=seed)
 
 
 def build_spec(topic: TopicContext, variant: str, *, weights_dir: str) -> dict[str, Any]:

@@ -12,7 +12,6 @@ from graders import checks
 from graders.data import toy
 from graders.plugin import TopicContext, TopicProxy
 
-EVAL_SEED_OFFSET = 1000  # held-out points come from another seed than the training points
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,8 @@ class Data:
 def data(topic: TopicContext) -> Data:
     make = FAMILY[topic.name].make
     x, y = make(int(topic.budget["n_train"]), seed=topic.seed)
-    eval_x, eval_y = make(int(topic.budget["n_eval"]), seed=topic.seed + EVAL_SEED_OFFSET)
+    # A secret seed: code in the worker that knows graders.data.toy still cannot rebuild these labels.
+    eval_x, eval_y = make(int(topic.budget["n_eval"]), seed=topic.eval_seed)
     return Data(x, y, eval_x, eval_y)
 
 

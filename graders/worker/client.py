@@ -63,7 +63,8 @@ class Worker:
         if answer["ok"]:
             return answer.get("value")
         error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
-        raise TaskFailed(str(error.get("message", "task failed"))[:500], kind=str(error.get("kind", "error")))
+        message = _printable(str(error.get("message", "task failed")))[:500]
+        raise TaskFailed(message, kind=_printable(str(error.get("kind", "error"))))
 
     def _start(self) -> None:
         req_read, req_write = os.pipe()
@@ -154,6 +155,11 @@ class Worker:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _printable(text: str) -> str:
+    """Student text without control characters: no escape sequence reaches a terminal, no XML report breaks."""
+    return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
 
 
 def kill_uid(uid: int) -> int:

@@ -46,6 +46,8 @@ class Zygote:
         with cls._instances_lock:
             zygote = cls._instances.get(key)
             if zygote is None or zygote._proc.poll() is not None:
+                if zygote is not None:
+                    zygote.close()
                 zygote = cls._instances[key] = Zygote(env)
         return zygote
 
@@ -100,8 +102,12 @@ def die_with_parent() -> None:
 
 
 def main(fd: int) -> None:
-    """The zygote itself: import once, then serve spawn/wait requests until the grader hangs up."""
-    die_with_parent()
+    """The zygote itself: import once, then serve spawn/wait requests until the grader hangs up or dies.
+
+    Not PR_SET_PDEATHSIG here: it fires when the *thread* that started us ends, and a grader may start
+    the zygote from a short-lived thread. The socket's timeout lets the loop notice a dead grader.
+    """
+    grader = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when workers and the zygote end
     import numpy  # noqa: F401
     import torch  # noqa: F401
@@ -111,9 +117,14 @@ def main(fd: int) -> None:
     from graders.worker import runner
 
     sock = socket.socket(fileno=fd)
+    sock.settimeout(1.0)
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, _MESSAGE, 3)
+        except TimeoutError:
+            if os.getppid() != grader:
+                return  # the grader died without hanging up: our workers die with us (their PDEATHSIG)
+            continue
         except OSError:
             return
         if not data:

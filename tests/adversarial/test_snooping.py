@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from graders.course.regression import EVAL_SEED_OFFSET
 from graders.data import toy
 from tests.adversarial.conftest import BROKEN_TRAIN, hostile
 
@@ -44,14 +43,7 @@ def _read_everyway(path):
 
 # The secrets planted in the course copy (tests/adversarial/conftest.py), and what must stop each.
 TARGETS = ["hidden", "solution", "config", "cache", "reports", "data", "alice_in_a_batch"]
-WEAK = {
-    "alice": "`grade submission PATH` denies PATH but not its classmates beside it (grade batch passes deny=); "
-             "fix in graders/grading.py: also deny PATH's parent when it holds neither the course folder's "
-             "needed paths nor the interpreter (the test batch_one._deniable already makes)",
-    "git": "the course folder's .git holds every version of hidden_tests/ and solutions/: runner.deny_paths "
-           "lists hidden_tests/, solutions/... but not .git (fix: add config.root / '.git', or deny the whole "
-           "course folder but what the worker needs)",
-}
+WEAK: dict[str, str] = {}  # targets a known weakness still reaches (none now)
 
 
 def fingerprint(path) -> str:
@@ -123,7 +115,7 @@ def _digest(value: str) -> str:
 
 def eval_labels(grader) -> torch.Tensor:
     budget = grader.course.config.topics["linear_regression"].budget
-    return toy.noisy_line(int(budget["n_eval"]), seed=grader.course.config.seed + EVAL_SEED_OFFSET)[1]
+    return toy.noisy_line(int(budget["n_eval"]), seed=grader.course.config.eval_seed_for("linear_regression"))[1]
 
 
 def test_stack_and_memory_hold_no_labels(grader):
@@ -155,12 +147,8 @@ def test_stack_and_memory_hold_no_labels(grader):
     assert attack.passed <= grader.broken.passed and "fit_quality" not in attack.passed, attack.messages()
 
 
-@pytest.mark.xfail(strict=True, reason="the held-out labels are reproducible inside the worker: graders.data.toy "
-                   "and EVAL_SEED_OFFSET are public and the seed reaches the task (fix: derive the evaluation seed "
-                   "from a secret the worker never sees, e.g. a salt in grading.yaml or a hash of hidden_tests/, "
-                   "in graders/course/regression.py data())")
 def test_held_out_labels_cannot_be_regenerated(grader):
-    attack = grader.attack("regenerated_labels", hostile(BROKEN_TRAIN, f"""
+    attack = grader.attack("regenerated_labels", hostile(BROKEN_TRAIN, """
         import sys
         from graders.data import toy
 
@@ -168,6 +156,7 @@ def test_held_out_labels_cannot_be_regenerated(grader):
             frame = sys._getframe(1)
             while "seed" not in frame.f_locals:  # the task's own arguments, one frame up
                 frame = frame.f_back
-            return toy.noisy_line(x.shape[0], seed=frame.f_locals["seed"] + {EVAL_SEED_OFFSET})[1]
+            # The seed the held-out points once came from (seed + 1000): public code, public seed.
+            return toy.noisy_line(x.shape[0], seed=frame.f_locals["seed"] + 1000)[1]
     """))
     assert "fit_quality" not in attack.passed, attack.message("fit_quality")
