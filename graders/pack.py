@@ -8,6 +8,7 @@ import json
 import platform
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -260,8 +261,12 @@ def verify_manifest(folder: str | Path) -> list[str]:
     changed, missing or added files. No manifest (not packed with `grade pack`) is not a problem."""
     try:
         files = _read_zip(Path(folder)) if Path(folder).suffix == ".zip" else _read_folder(Path(folder))
-    except (OSError, zipfile.BadZipFile) as exc:
+        return _differences(files)
+    except (OSError, zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error) as exc:
         return [f"{MANIFEST} could not be checked: {exc}"]
+
+
+def _differences(files: dict[str, Any]) -> list[str]:
     if MANIFEST not in files:
         return []
     try:
@@ -302,11 +307,16 @@ def _read_folder(folder: Path) -> dict[str, Any]:
 
 
 def _read_zip(archive: Path) -> dict[str, Any]:
+    """Members by path below the manifest's folder, each read only when asked (most zips have no manifest)."""
     with zipfile.ZipFile(archive) as zf:
         names = [n for n in zf.namelist() if not n.endswith("/")]
-        base = next((n[: -len(MANIFEST)] for n in sorted(names, key=len) if n.endswith(MANIFEST)), "")
-        data = {n[len(base):]: zf.read(n) for n in names if n.startswith(base)}
-    return {rel: (lambda b=blob: b) for rel, blob in data.items()}
+    base = next((n[: -len(MANIFEST)] for n in sorted(names, key=len) if n.endswith(MANIFEST)), "")
+    return {n[len(base):]: (lambda n=n: _member(archive, n)) for n in names if n.startswith(base)}
+
+
+def _member(archive: Path, name: str) -> bytes:
+    with zipfile.ZipFile(archive) as zf:
+        return zf.read(name)
 
 
 def summary_lines(packed: Packed) -> list[str]:

@@ -71,9 +71,8 @@ def _name_of(source: Path) -> str:
 def _collect_folder(folder: Path, sub: Submission, config: Config) -> None:
     for topic, spec in config.topics.items():
         for candidate in (folder / spec.folder, folder):
-            if not _inside(candidate, folder):
-                sub.notes.setdefault(topic, []).append(f"ignored {candidate.name}: a link out of the submission")
-                continue
+            if candidate.exists() and not _inside(candidate, folder):
+                raise SubmissionError(f"{candidate.name}: links out of the submission; submit the folder itself")
             module = candidate / spec.module
             notebook = _notebook(candidate, spec.module, topic_folder=candidate != folder)
             if module.is_file() and not (notebook and _untouched_stub(module, config, topic)):
