@@ -34,6 +34,7 @@ class Worker:
         self.environment: dict[str, Any] = {}
         self.protections: list[dict[str, Any]] = []
         self.restarts = 0
+        self.last_call_s = 0.0
         # A uid of its own: RLIMIT_NPROC and signals are per uid, so parallel workers must not share one,
         # and whatever the student left running (even after setsid) can be found and killed by uid.
         self.uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
@@ -51,12 +52,15 @@ class Worker:
             raise self._unstartable
         if self._pid is None:
             self._start()
-        deadline = min(time.monotonic() + self.limits.call_s, self.deadline)
+        start = time.monotonic()
+        deadline = min(start + self.limits.call_s, self.deadline)
         try:
             write_message(self._requests, {"task": task, "module": str(module), "args": args})
             answer = read_message(self._response_fd, deadline=deadline, max_bytes=self.limits.message_mb << 20)
         except (WorkerError, BrokenPipeError, OSError) as exc:
             raise self._failed(exc) from None
+        # Timed here, not in the worker: student code can stop the worker's clocks, not ours.
+        self.last_call_s = time.monotonic() - start
         if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
             self.stop()
             raise WorkerError("the worker answered with an unexpected message")

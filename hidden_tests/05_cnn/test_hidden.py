@@ -81,5 +81,5 @@ def test_training_time(submission, reference, topic, config, expect):
     runs, refs = _runs(submission, topic, config), _runs(reference, topic, config)
     for variant in VARIANTS:
         expect(images.valid_run(runs[variant], topic, variant))
-    seconds, ref_seconds = (sum(r["seconds"] for r in side.values()) for side in (runs, refs))
+    seconds, ref_seconds = (sum(r["call_seconds"] for r in side.values()) for side in (runs, refs))
     expect(checks.time_ratio(seconds, ref_seconds, max_ratio=topic.threshold("training_time")))

@@ -89,9 +89,6 @@ def test_forged_grad_mode_observation_earns_nothing(grader):
     assert "predict_no_grad" not in attack.passed, attack.message("predict_no_grad")
 
 
-@pytest.mark.xfail(strict=True, reason="training_time uses the seconds the worker reports (time.perf_counter inside "
-                   "the worker): frozen by the student's code (fix: time the call in the grading process, "
-                   "graders/worker/client.py Worker.call, and use that for time_ratio)")
 def test_forged_training_time_earns_nothing(grader):
     attack = grader.attack("clock_forger", hostile("""
         import time
@@ -107,9 +104,6 @@ def test_forged_training_time_earns_nothing(grader):
     assert "training_time" not in attack.passed, attack.message("training_time")
 
 
-@pytest.mark.xfail(strict=True, reason="deterministic compares two calls to the same worker, so code can replay its "
-                   "first answer (fix: run the repeat (attempt=2) in a fresh worker: Worker.stop() before it; the "
-                   "scratch layers then forget files too)")
 def test_replayed_answers_do_not_pass_the_determinism_check(grader):
     attack = grader.attack("replayer", hostile("""
         import time
