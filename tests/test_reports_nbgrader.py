@@ -36,3 +36,25 @@ def test_export_creates_topics_checks_and_scores(tmp_path):
 def test_unusable_database_is_a_report_error(tmp_path):
     with pytest.raises(ReportError, match="nbgrader gradebook"):
         export_nbgrader(sample_batch(), f"sqlite:///{tmp_path / 'missing' / 'gradebook.db'}", assignment="hw1")
+
+
+def test_grade_export_reads_a_reports_folder(tmp_path):
+    from click.testing import CliRunner
+
+    from graders.cli import main
+    from graders.reports import result_json
+
+    nbgrader_api = pytest.importorskip("nbgrader.api")
+    for result in sample_batch():
+        folder = tmp_path / "reports" / result.submission
+        folder.mkdir(parents=True)
+        (folder / "result.json").write_text(result_json(result))
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    done = CliRunner().invoke(main, ["export", str(tmp_path / "reports"), "--nbgrader-db", url,
+                                     "--assignment", "hw1"])
+    assert done.exit_code == 0, done.output
+    assert "exported 4 students" in done.output
+    with nbgrader_api.Gradebook(url) as gradebook:
+        assert len(gradebook.assignment_submissions("hw1")) == 4
+    empty = CliRunner().invoke(main, ["export", str(tmp_path / "nothing"), "--nbgrader-db", url, "--assignment", "x"])
+    assert empty.exit_code != 0 and "no */result.json to export" in empty.output

@@ -13,7 +13,6 @@ from graders.data import toy
 from graders.plugin import TopicContext, TopicProxy
 
 
-
 @dataclass(frozen=True)
 class Family:
     """What differs between the three full-batch topics."""

@@ -164,3 +164,12 @@ def _write_all(jobs: Any, out_dir: Path) -> list[Path]:
             f"could not write {'; '.join(failures)} in {out_dir}; the other reports were written", written=written
         )
     return written
+
+
+def export_folder(reports: str | Path, *, db_url: str, assignment: str,
+                  course_id: str = "default_course") -> list[str]:
+    """Export every `<reports>/<student>/result.json` into an nbgrader gradebook; returns the students."""
+    paths = sorted(Path(reports).glob("*/result.json"))
+    if not paths:
+        raise ReportError(f"{reports}: no */result.json to export; run `grade batch` first")
+    return export_nbgrader([read_result(p) for p in paths], db_url, assignment=assignment, course_id=course_id)
