@@ -60,7 +60,8 @@ def _chunks(solution: str) -> list[str]:
     """
     lines, body = solution.splitlines(), ast.parse(solution).body
     starts = [min([n.lineno] + [d.lineno for d in getattr(n, "decorator_list", [])]) for n in body]
-    chunks, pending = [], []
+    chunks: list[str] = []
+    pending: list[str] = []
     for index, node in enumerate(body):
         end = starts[index + 1] - 1 if index + 1 < len(body) else len(lines)
         text = "\n".join(lines[starts[index] - 1 : end]).strip("\n")

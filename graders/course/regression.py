@@ -133,7 +133,8 @@ def diagnose(run: Any) -> str:
     """Name the likely bug behind a bad fit from what the worker observed during training."""
     if not isinstance(run, dict):
         return ""
-    losses = run.get("losses") if isinstance(run.get("losses"), list) else []
+    raw = run.get("losses")
+    losses: list[float] = raw if isinstance(raw, list) else []
     accumulated = run.get("accumulated_steps")
     if isinstance(accumulated, int) and accumulated > 0:
         return "gradients accumulated from one step to the next: call optimizer.zero_grad() every epoch"

@@ -66,7 +66,8 @@ class Worker:
             raise WorkerError("the worker answered with an unexpected message")
         if answer["ok"]:
             return answer.get("value")
-        error = answer.get("error") if isinstance(answer.get("error"), dict) else {}
+        raw = answer.get("error")
+        error: dict[str, Any] = raw if isinstance(raw, dict) else {}
         message = _printable(str(error.get("message", "task failed")))[:500]
         raise TaskFailed(message, kind=_printable(str(error.get("kind", "error"))))
 
