@@ -42,6 +42,9 @@ def build_autograder(*, out: str | Path = "autograder.zip", config: str | Path |
     for kind in ("assignments", "hidden_tests", "solutions"):
         for topic in selected:
             files.update(_folder(config.root / kind / config.topics[topic].folder, config.root))
+    # Modules the hidden tests of several topics share (hidden_tests/*.py).
+    files.update({f"hidden_tests/{p.name}": (p.read_bytes(), _FILE)
+                  for p in sorted((config.root / "hidden_tests").glob("*.py"))})
     # Only folders inside the course travel: grading.yaml names them relative to itself.
     extras = [config.resolve(config.cache_dir) / "reference"] if include_cache else []
     extras += [config.resolve(config.data_dir)] if include_data else []

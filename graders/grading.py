@@ -116,7 +116,8 @@ def run_tests(config: Config, topics: list[str], *, hidden: bool, student: Any, 
 
 def _topic_result(config: Config, name: str, plugin: GradingPlugin, submission: Submission | None) -> TopicResult:
     spec = config.topics[name]
-    checks = [c for c in plugin.results() if c.topic == name]
+    order = list(spec.checks)  # reports list checks as grading.yaml does, whatever order tests ran in
+    checks = sorted((c for c in plugin.results() if c.topic == name), key=lambda c: order.index(c.name))
     result = TopicResult(name=name, title=spec.title or name, checks=checks,
                          data_sources=plugin.data_sources.get(name, []), artifacts=plugin.artifacts_of(name),
                          duration_s=round(sum(c.duration_s for c in checks), 3))
