@@ -38,7 +38,9 @@ def notebook_to_module(path: Path) -> tuple[str, list[str]]:
             continue
         lines = source.splitlines()
         for node in tree.body:
-            if _is_definition(node):
+            if _imports_harness(node):
+                skipped.append(f"cell {number} line {node.lineno}: skipped an import of the grading harness")
+            elif _is_definition(node):
                 first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
                 kept.append("\n".join(lines[first - 1 : node.end_lineno]))
             else:
@@ -50,6 +52,13 @@ def notebook_to_module(path: Path) -> tuple[str, list[str]]:
 def _strip_magics(source: str) -> str:
     """Turn IPython magics and shell escapes into blank lines (keeping line numbers)."""
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _imports_harness(node: ast.stmt) -> bool:
+    """The notebook's self-check cell imports `graders`: the harness never runs inside a student's module."""
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "graders"
+    return isinstance(node, ast.Import) and any(a.name.split(".")[0] == "graders" for a in node.names)
 
 
 def _is_definition(node: ast.stmt) -> bool:

@@ -44,6 +44,11 @@ class Worker:
         # Append-only: the worker writes through its own descriptor while we seek around to read the tail.
         fcntl.fcntl(self._log.fileno(), fcntl.F_SETFL, fcntl.fcntl(self._log.fileno(), fcntl.F_GETFL) | os.O_APPEND)
 
+    @property
+    def pid(self) -> int | None:
+        """The running worker's pid; a new one after every restart."""
+        return self._pid
+
     def call(self, task: str, *, module: Path, args: dict[str, Any]) -> Any:
         """Run one task; student exceptions raise TaskFailed, worker failures WorkerError."""
         if time.monotonic() >= self.deadline:
