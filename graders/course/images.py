@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -192,8 +192,8 @@ def diagnose(run: Any) -> str:
 
 
 def hinted(outcome: checks.Outcome, run: Any) -> checks.Outcome:
-    hint = diagnose(run)
-    return outcome if outcome.passed or not hint else replace(outcome, hint=hint)
+    """A failed outcome carries the diagnosis of the run as its hint."""
+    return checks.with_hint(outcome, diagnose(run))
 
 
 def logits(output: torch.Tensor, *, name: str) -> checks.Outcome:

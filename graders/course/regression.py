@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -149,5 +149,4 @@ def diagnose(run: Any) -> str:
 
 def hinted(outcome: checks.Outcome, run: Any) -> checks.Outcome:
     """A failed outcome carries the diagnosis of the run as its hint."""
-    hint = diagnose(run)
-    return outcome if outcome.passed or not hint else replace(outcome, hint=hint)
+    return checks.with_hint(outcome, diagnose(run))
