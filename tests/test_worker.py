@@ -150,9 +150,9 @@ def test_missing_function_is_named(worker, workdir):
 
 
 def _processes_of(uid: int) -> list[str]:
-    from graders.worker.client import _uid_of
+    from graders.worker.client import live_pids
 
-    return [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _uid_of(p) == uid]
+    return [str(pid) for pid in live_pids(uid)]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="running processes as a worker uid needs root")
@@ -167,6 +167,22 @@ def test_processes_left_under_the_worker_uid_are_killed(tmp_path):
         assert _processes_of(uid) == []
     finally:
         daemon.kill()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="running processes as a worker uid needs root")
+def test_a_process_forking_in_a_loop_is_killed_with_every_child():
+    uid = 1_234_568
+    loop = subprocess.Popen(["sh", "-c", "while :; do sleep 60 & done"], user=uid, group=uid, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while len(_processes_of(uid)) < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(_processes_of(uid)) >= 20, "the loop never got going"
+        kill_uid(uid)  # a single pass over /proc missed the children forked while it read the list
+        assert _processes_of(uid) == []
+    finally:
+        loop.kill()
+        loop.wait()
 
 
 def test_workers_die_with_their_grader(tmp_path):

@@ -14,6 +14,7 @@ from typing import Any
 
 from graders.config import Config
 from graders.errors import GradingError, TaskFailed, WorkerCrashed, WorkerError, WorkerTimeout
+from graders.worker.cgroup import Cgroup, CgroupUnavailable
 from graders.worker.protocol import read_message, write_message
 from graders.worker.zygote import Zygote
 
@@ -39,6 +40,8 @@ class Worker:
         # and whatever the student left running (even after setsid) can be found and killed by uid.
         self.uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
         self._pid: int | None = None
+        self._cgroup: Cgroup | None = None
+        self._oom_killed = False  # the cgroup's verdict on the last worker, kept after the group is gone
         self._unstartable: GradingError | None = None  # the worker never started: don't retry per test
         self._log = tempfile.TemporaryFile()
         # Append-only: the worker writes through its own descriptor while we seek around to read the tail.
@@ -81,7 +84,8 @@ class Worker:
         resp_read, resp_write = os.pipe()
         limits = {name: getattr(self.limits, name) for name in self.limits.__dataclass_fields__}
         spec = {"workdir": str(self.workdir), "deny_paths": self.deny_paths, "limits": limits,
-                "threads": self.config.threads, "device": self.config.device, "uid": self.uid}
+                "threads": self.config.threads, "device": self.config.device, "uid": self.uid,
+                "cgroup": self._make_cgroup()}
         self._requests = os.fdopen(req_write, "wb")
         self._response_fd = resp_read
         try:
@@ -103,6 +107,14 @@ class Worker:
             raise WorkerError("the worker did not start properly")
         self.environment, self.protections = hello["environment"], hello["protections"]
 
+    def _make_cgroup(self) -> dict[str, str]:
+        """A memory cgroup for the worker about to start, as the worker's spec names it (or why there is none)."""
+        try:
+            self._cgroup = Cgroup.create(str(self.uid), memory_mb=self.limits.memory_mb)
+        except CgroupUnavailable as exc:
+            return {"off": str(exc)}
+        return {"path": str(self._cgroup.path), "detail": self._cgroup.describe()}
+
     def _env(self) -> dict[str, str]:
         env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
         threads = str(self.config.threads)
@@ -119,7 +131,7 @@ class Worker:
         if isinstance(exc, WorkerTimeout):
             return WorkerTimeout(f"timed out: the call ran past {self.limits.call_s:g} s (or the submission's "
                                  f"{self.limits.submission_s:g} s); the worker was stopped")
-        why = _exit_reason(code)
+        why = _exit_reason(code, oom=self._oom_killed, memory_mb=self.limits.memory_mb)
         if starting:
             return WorkerCrashed(f"the worker failed to start ({why}): {self.output_tail(300)}")
         return WorkerCrashed(f"the worker process ended during the call ({why})")
@@ -145,6 +157,9 @@ class Worker:
             os.killpg(pid, signal.SIGKILL)  # the session: children the student started die too
         except (ProcessLookupError, PermissionError):
             pass
+        group, self._cgroup = self._cgroup, None
+        if group is not None:
+            group.kill()  # whatever it started, under any session
         kill_uid(self.uid)
         for close in (self._requests.close, lambda: os.close(self._response_fd)):
             try:
@@ -155,6 +170,10 @@ class Worker:
             return self._zygote.reap(pid)
         except WorkerError:
             return None
+        finally:
+            if group is not None:
+                self._oom_killed = group.oom_killed()
+                group.remove()
 
     def close(self) -> None:
         self.stop()
@@ -172,29 +191,38 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
 
 
-def kill_uid(uid: int) -> int:
-    """Kill every process running as `uid` (a worker's own); returns how many were signalled."""
+def kill_uid(uid: int, *, timeout: float = 2.0) -> int:
+    """Kill every process running as `uid` (a worker's own); returns how many were signalled.
+
+    Sweeps /proc until a pass finds none alive: a process forking in a loop can add a child after one pass
+    read the list, but not after it has been sent SIGKILL, so each pass leaves fewer.
+    """
     if os.geteuid() != 0:
         return 0  # without root the worker kept our uid: its process group is all we may kill
-    killed = 0
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _uid_of(entry) == uid:
+    killed, deadline = 0, time.monotonic() + timeout
+    while (alive := live_pids(uid)) and time.monotonic() < deadline:
+        for pid in alive:
             try:
-                os.kill(int(entry.name), signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
                 killed += 1
             except (ProcessLookupError, PermissionError):
                 pass
     return killed
 
 
-def _uid_of(proc_dir: Path) -> int | None:
-    try:
-        for line in (proc_dir / "status").read_text().splitlines():
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
+def live_pids(uid: int) -> list[int]:
+    """Pids running as `uid`, zombies left out (they are dead already, waiting for their parent)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines()
+                              if ":" in line)
+                if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
+                    found.append(int(entry.name))
+            except (OSError, ValueError, KeyError, IndexError):
+                continue  # it ended meanwhile
+    return found
 
 
 def _wait_for_eof(fd: int, *, timeout: float) -> None:
@@ -208,9 +236,11 @@ def _wait_for_eof(fd: int, *, timeout: float) -> None:
             return
 
 
-def _exit_reason(code: int | None) -> str:
+def _exit_reason(code: int | None, *, oom: bool = False, memory_mb: int = 0) -> str:
     if code is None:
         return "still running"
+    if oom:
+        return f"killed: it used more than the memory limit ({memory_mb} MB, shared memory included)"
     if code < 0:
         name = signal.Signals(-code).name
         hint = {"SIGKILL": "killed: memory or process limit?", "SIGXCPU": "CPU time limit",

@@ -19,6 +19,7 @@ def serve(spec: dict[str, Any]) -> int:
     from graders.worker import sandbox
 
     limits = spec["limits"]
+    memory = _enter_cgroup(spec.get("cgroup") or {})  # as root, before the namespaces
     protections = sandbox.lock_down(
         workdir=spec["workdir"],
         deny_paths=spec["deny_paths"],
@@ -36,7 +37,7 @@ def serve(spec: dict[str, Any]) -> int:
     from graders import tasks
     from graders.worker.protocol import read_message, write_message
 
-    protections.append(sandbox.install_audit_hook(deny_paths=spec["deny_paths"]))
+    protections += [sandbox.install_audit_hook(deny_paths=spec["deny_paths"]), memory]
     responses = os.fdopen(spec["response_fd"], "wb")
     write_message(responses, {"ready": True, "environment": environment,
                               "protections": [dataclasses.asdict(p) for p in protections]})
@@ -46,6 +47,19 @@ def serve(spec: dict[str, Any]) -> int:
         if request.get("stop"):
             return 0
         write_message(responses, _handle(request, modules, tasks.TASKS, environment))
+
+
+def _enter_cgroup(group: dict[str, str]) -> Any:
+    """Join the memory cgroup the grader made for this worker (graders/worker/cgroup.py): a sandbox.Protection."""
+    from graders.worker import cgroup, sandbox
+
+    if "path" not in group:
+        return sandbox.Protection("memory_cgroup", False, f"not in force: {group.get('off', 'the grader made none')}")
+    try:
+        cgroup.join(group["path"])
+    except OSError as exc:
+        return sandbox.Protection("memory_cgroup", False, f"not in force: cannot join {group['path']}: {exc}")
+    return sandbox.Protection("memory_cgroup", True, group["detail"])
 
 
 def _setup_torch(spec: dict[str, Any]) -> dict[str, Any]:

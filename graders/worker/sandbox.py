@@ -26,7 +26,7 @@ PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
 CAP_SYS_ADMIN = 21
 MB = 1 << 20
 NAMES = ("network", "filesystem", "scratch", "user", "memory", "cpu_time", "processes", "file_size", "open_files",
-         "audit_hook")
+         "audit_hook", "memory_cgroup")
 _NAMESPACED = NAMES[:4]  # what needs Linux namespaces; the rest are rlimits and the hook
 # Directories every user may write to: a worker's files there would outlive it and fill the disk (tests/adversarial).
 SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
@@ -494,7 +494,11 @@ def available() -> list[Protection]:
         try:
             proc = subprocess.run([sys.executable, "-I", "-c", _PROBE, os.path.realpath(__file__), json.dumps(args)],
                                   capture_output=True, text=True, timeout=60, start_new_session=True, check=True)
-            return [Protection(**p) for p in json.loads(proc.stdout)]
+            found = [Protection(**p) for p in json.loads(proc.stdout)]
         except (subprocess.SubprocessError, ValueError, OSError) as exc:
             why = str(getattr(exc, "stderr", None) or exc).strip()[-300:]
             return [_off(name, f"probe failed: {why}") for name in NAMES]
+    from graders.worker import cgroup  # made by the grader, not the worker: probed here
+
+    active, detail = cgroup.probe()
+    return [*found, Protection("memory_cgroup", True, detail) if active else _off("memory_cgroup", detail)]

@@ -107,7 +107,6 @@ def main(fd: int) -> None:
     Not PR_SET_PDEATHSIG here: it fires when the *thread* that started us ends, and a grader may start
     the zygote from a short-lived thread. The socket's timeout lets the loop notice a dead grader.
     """
-    grader = os.getppid()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the grader decides when workers and the zygote end
     import numpy  # noqa: F401
     import torch  # noqa: F401
@@ -118,6 +117,18 @@ def main(fd: int) -> None:
 
     sock = socket.socket(fileno=fd)
     sock.settimeout(1.0)
+    groups: list[str] = []  # the workers' memory cgroups: a grader that dies cannot remove them
+    try:
+        _serve(sock, runner, groups)
+    finally:
+        from graders.worker import cgroup
+
+        for path in groups:
+            cgroup.discard(path)
+
+
+def _serve(sock: socket.socket, runner: Any, groups: list[str]) -> None:
+    grader = os.getppid()
     while True:
         try:
             data, fds, _, _ = socket.recv_fds(sock, _MESSAGE, 3)
@@ -132,6 +143,7 @@ def main(fd: int) -> None:
         message = json.loads(data)
         if "spawn" in message:
             reply = {"pid": _fork(message["spawn"], fds, sock, runner)}
+            groups += [g["path"] for g in [message["spawn"].get("cgroup", {})] if "path" in g]
         elif "wait" in message:
             _, status = os.waitpid(message["wait"], 0)
             reply = {"code": os.waitstatus_to_exitcode(status)}

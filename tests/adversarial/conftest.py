@@ -28,7 +28,8 @@ from graders.config import Config, load_config
 from graders.grading import grade_submission
 from graders.results import SubmissionResult
 from graders.runner import Reference
-from graders.worker.client import _uid_of, kill_uid
+from graders.worker import cgroup
+from graders.worker.client import kill_uid, live_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPIC, FOLDER, MODULE = "linear_regression", "01_linear_regression", "linear_regression.py"
@@ -160,6 +161,10 @@ class Grader:
         self.broken = self.grade_plain("broken", hostile(BROKEN_TRAIN))
         self.baseline_processes = descendants()
 
+    def protection(self, name: str) -> bool:
+        """Whether the honest submission's worker had protection `name` in force."""
+        return any(p["name"] == name and p["active"] for p in self.honest.result.environment.protections)
+
     def grade_plain(self, name: str, source: str, files: dict[str, str] | None = None, *,
                     config: Config | None = None) -> Attack:
         """Grade without the invariant checks (for tests that check something else, or more precisely)."""
@@ -198,6 +203,7 @@ class Grader:
             left = sorted(p for p, owner in top_level(shared).items() if owner == attack.uid and p not in shared_before)
             assert not left, f"the worker's uid left files behind: {left}"
             assert not sysv_segments(attack.uid), "the worker's uid left System V shared memory behind"
+            assert not leftover_cgroup(attack.uid), f"the worker's cgroup outlived it: {leftover_cgroup(attack.uid)}"
         finally:
             if attack is not None and attack.uid is not None:
                 for _ in range(100):  # the test's own clean-up, whatever the grader did
@@ -277,13 +283,18 @@ def sysv_segments(uid: int) -> list[str]:
     return [line for line in lines if line.split()[7] == str(uid)]
 
 
+def leftover_cgroup(uid: int) -> str | None:
+    try:
+        above, _ = cgroup.parent()
+    except cgroup.CgroupUnavailable:
+        return None
+    path = above / f"{cgroup.PREFIX}{uid}"
+    return str(path) if path.exists() else None
+
+
 def live_processes(uid: int) -> list[int]:
     """Processes of `uid` that still run (zombies are dead: only their parent's bookkeeping is left)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and _uid_of(entry) == uid and _state(entry) != "Z":
-            found.append(int(entry.name))
-    return found
+    return live_pids(uid)
 
 
 def descendants(root: int | None = None) -> set[int]:
@@ -322,14 +333,6 @@ def _is_fork_server(pid: int, parent: int) -> bool:
     except (OSError, ValueError, IndexError):
         return False
     return ppid == parent and b"graders.worker.zygote" in cmdline
-
-
-def _state(proc_dir: Path) -> str:
-    try:
-        stat_line = (proc_dir / "stat").read_text()
-    except OSError:
-        return "Z"
-    return stat_line[stat_line.rindex(")") + 2 :].split()[0]
 
 
 def wait_until(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
