@@ -88,6 +88,20 @@ def loss_decreases(values: Sequence[float], *, window: int, ratio: float) -> Out
     return fail(message, measured=measured, threshold=ratio)
 
 
+def beats_baseline(value: float, baseline: float, *, higher_is_better: bool, baseline_name: str) -> Outcome:
+    """The trained model's held-out metric against a trivial predictor's, both computed by the grader.
+
+    Falling losses are what train() reports; this is what the grader sees: a train() that invents its losses
+    cannot pass it without learning. No figures in the message: public checks must not reveal held-out scores.
+    """
+    if not math.isfinite(value):
+        return fail("the trained model's held-out predictions give no finite score")
+    if value > baseline if higher_is_better else value < baseline:
+        return ok(f"the trained model does better on held-out data than {baseline_name}")
+    return fail(f"the trained model does no better on held-out data than {baseline_name}, whatever the losses say",
+                hint="return the losses of the training you run: loss.item() of each step, after training for real")
+
+
 def versus_reference(student: float, reference: float, *, metric: str, higher_is_better: bool,
                      ratio: float | None = None, margin: float | None = None) -> Outcome:
     """A metric within a ratio of, or a margin from, the reference's under the same seed and budget."""
@@ -103,6 +117,25 @@ def versus_reference(student: float, reference: float, *, metric: str, higher_is
     sign = ">=" if higher_is_better else "<="
     message = f"{metric} {student:.4g} (reference {reference:.4g}; needed {sign} {bound:.4g})"
     return Outcome(passed, message, measured=student, threshold=bound)
+
+
+def same_losses(student: Sequence[float], reference: Sequence[float], *, rtol: float, what: str) -> Outcome:
+    """Loss by loss within `rtol` (relative) of the reference's, as the same computation under the same seed is.
+
+    The figure is the worst relative gap; a failure names the first epoch past `rtol`, where the two runs parted.
+    """
+    if len(student) != len(reference):
+        return fail(f"{what}: {len(student)} losses, the reference has {len(reference)}")
+    if not all(math.isfinite(v) for v in [*student, *reference]):
+        return fail(f"{what}: the losses are not all finite numbers")
+    gaps = [abs(s - r) / max(abs(s), abs(r)) if s != r else 0.0 for s, r in zip(student, reference, strict=True)]
+    worst = max(gaps, default=0.0)
+    first = next((i for i, gap in enumerate(gaps) if gap > rtol), None)
+    if first is None:
+        return ok(f"{what}: all {len(gaps)} losses within {rtol:g} of the reference's", measured=worst, threshold=rtol)
+    return fail(f"{what}: the loss of epoch {first + 1} is {student[first]:.6g}, the reference's "
+                f"{reference[first]:.6g} (relative gap {gaps[first]:.2g}, at most {rtol:g})",
+                measured=worst, threshold=rtol)
 
 
 def time_ratio(student_s: float, reference_s: float, *, max_ratio: float, floor_s: float = 0.05) -> Outcome:

@@ -20,29 +20,35 @@ Device = Literal["auto", "cpu", "cuda"]
 Calibrate = Literal["none", "higher_is_better", "lower_is_better"]
 
 
-def doc(text: str, default: Any = dataclasses.MISSING, *, factory: Any = None) -> Any:
-    """A dataclass field with its documentation next to its default (the docs table is built from these)."""
+def doc(text: str, default: Any = dataclasses.MISSING, *, factory: Any = None, minimum: float | None = None) -> Any:
+    """A dataclass field with its documentation next to its default (the docs table is built from these).
+
+    `minimum`: the smallest value the YAML may give (a limit of 0 seconds or negative points is a typo).
+    """
+    metadata = {"doc": text if minimum is None else f"{text} (at least {minimum:g})", "minimum": minimum}
     if factory is not None:
-        return field(default_factory=factory, metadata={"doc": text})
-    return field(default=default, metadata={"doc": text})
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass(frozen=True)
 class Limits:
-    call_s: float = doc("wall-clock seconds for one call into the worker (one training run)", 120.0)
-    submission_s: float = doc("wall-clock seconds for all of one submission's calls", 900.0)
-    startup_s: float = doc("seconds the worker may take to start (importing torch)", 120.0)
-    cpu_s: int = doc("CPU seconds for the worker process", 1800)
-    memory_mb: int = doc("memory the worker may allocate (RLIMIT_DATA), in MiB", 6144)
-    processes: int = doc("processes and threads the worker's user may run", 256)
-    file_size_mb: int = doc("largest file the worker may write, in MiB", 64)
-    open_files: int = doc("file descriptors the worker may hold open", 512)
-    message_mb: int = doc("largest answer the grader accepts from the worker, in MiB", 256)
+    call_s: float = doc("wall-clock seconds for one call into the worker (one training run)", 120.0, minimum=1)
+    submission_s: float = doc("wall-clock seconds for all of one submission's calls", 900.0, minimum=1)
+    startup_s: float = doc("seconds the worker may take to start (importing torch)", 120.0, minimum=1)
+    cpu_s: int = doc("CPU seconds for the worker process", 1800, minimum=1)
+    memory_mb: int = doc("memory the worker may use, in MiB: RLIMIT_DATA, and its memory cgroup where one can be "
+                         "made (shared memory included)", 6144, minimum=1)
+    processes: int = doc("processes and threads the worker's user may run", 256, minimum=1)
+    file_size_mb: int = doc("largest file the worker may write, in MiB", 64, minimum=1)
+    open_files: int = doc("file descriptors the worker may hold open", 512, minimum=1)
+    message_mb: int = doc("largest answer the grader accepts from the worker, in MiB", 256, minimum=1)
 
 
 @dataclass(frozen=True)
 class CheckConfig:
-    points: float = doc("points for passing this check")
+    points: float = doc("points for passing this check; 0 makes it feedback only (reported, never scored)",
+                        minimum=0)
     description: str = doc("one line shown in reports", "")
     visibility: Visibility = doc("who sees the check and when (Gradescope's values)", "visible")
     threshold: float | None = doc("the check's bound (a ratio or margin to the reference, or an absolute)", None)
@@ -74,7 +80,7 @@ class Config:
     eval_seed: int | None = doc("seed of the generated held-out data; secret: `grade release` leaves it out. "
                                 "Unset: derived from solutions/, which students never see", None)
     device: Device = doc("where the worker trains: auto picks cuda when available", "cpu")
-    threads: int = doc("torch threads in each worker", 2)
+    threads: int = doc("torch threads in each worker", 2, minimum=1)
     data_dir: str = doc("datasets in torchvision's layout (MNIST/, cifar-10-batches-py/, hymenoptera_data/)", "data")
     weights_dir: str = doc("torch hub cache holding hub/checkpoints/*.pth ($TORCH_HOME layout)", "~/.cache/torch")
     cache_dir: str = doc("reference results cache", ".grading_cache")
@@ -179,6 +185,9 @@ def _build(cls: type, node: yaml.Node, where: _Where) -> Any:
         if key not in fields:
             where.child(str(key)).fail(key_node, f"unknown key; allowed: {', '.join(fields)}")
         values[key] = _convert(hints[key], value_node, where.child(key))
+        low = fields[key].metadata.get("minimum")
+        if low is not None and values[key] < low:
+            where.child(key).fail(value_node, f"must be at least {low:g}, got {values[key]:g}")
     for name, f in fields.items():
         if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             where.child(name).fail(node, "required key is missing")

@@ -14,15 +14,10 @@ def test_quality(submission, reference, topic, expect, artifacts, data_source):
     expect(regression.hinted(regression.quality(run, ref, topic, check=family.quality_check, what=""), run))
 
 
-def test_zero_grad(submission, topic, expect):
-    run = regression.cross_fit(submission, topic, "train")
-    steps, accumulated = run["backward_steps"], run["accumulated_steps"]
-    if not isinstance(steps, int) or not isinstance(accumulated, int) or steps < 1:
-        expect(checks.fail("train() never called backward()", hint="call loss.backward() every epoch"))
-    expect(checks.flag(accumulated == 0, expected=True,
-                       message_ok=f"gradients were reset before each of {steps} backward passes",
-                       message_fail=f"gradients accumulated across steps in {accumulated} of {steps} backward passes",
-                       hint="call optimizer.zero_grad() before loss.backward() in every epoch"))
+def test_zero_grad(submission, reference, topic, expect):
+    # An oracle comparison made here: the student's train() and the reference's on the harness's model.
+    run, ref = regression.cross_fit(submission, topic, "train"), regression.cross_fit(reference, topic, "train")
+    expect(regression.same_training(run, ref, topic))
 
 
 def test_model_with_harness_loop(submission, reference, topic, expect):

@@ -143,6 +143,15 @@ def mlp_topic() -> TopicResult:
                 threshold=2.0,
                 duration_s=2.0,
             ),
+            _check(
+                t,
+                "predict no grad",
+                0.0,
+                False,
+                "predict() ran the model with gradient tracking on",
+                description="advisory: observed inside the worker, feedback only",
+                hint="wrap the forward pass in `with torch.no_grad():`",
+            ),
         ],
         data_sources=["MNIST (built-in stand-in: 512 synthetic digits)"],
         artifacts={

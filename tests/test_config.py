@@ -41,6 +41,15 @@ def test_defaults_fill_missing_keys(tmp_path):
     assert config.topics["linear_regression"].checks["model_structure"].visibility == "visible"
 
 
+def test_a_check_may_carry_no_points(tmp_path):
+    # Feedback-only checks (issue #6): what the grader cannot verify outside the worker is reported, not scored.
+    config = load_config(write(tmp_path, MINIMAL.replace("{points: 1}", "{points: 0}")))
+    assert config.topics["linear_regression"].checks["model_structure"].points == 0
+    course = load_config(ROOT / "grading.yaml").topics
+    assert {course[t].checks["predict_no_grad"].points for t in ("linear_regression", "logistic_regression",
+                                                                  "perceptron")} == {0}
+
+
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
@@ -49,6 +58,9 @@ def test_defaults_fill_missing_keys(tmp_path):
         (MINIMAL + "device: tpu\n", 8, ["device", "'tpu' is not allowed", "auto, cpu, cuda"]),
         (MINIMAL.replace("{points: 1}", "{points: 1, visibility: secret}"), 7, ["visibility", "after_due_date"]),
         (MINIMAL.replace("{points: 1}", "{}"), 7, ["points", "required key is missing"]),
+        (MINIMAL.replace("{points: 1}", "{points: -2}"), 7, ["points", "must be at least 0, got -2"]),
+        (MINIMAL + "limits: {call_s: 0}\n", 8, ["limits.call_s", "must be at least 1, got 0"]),
+        (MINIMAL + "threads: 0\n", 8, ["threads", "must be at least 1"]),
         (MINIMAL.replace("    module: linear_regression.py\n", ""), 4, ["module", "required"]),
         ("course: [unclosed\n", 2, ["invalid YAML"]),
     ],

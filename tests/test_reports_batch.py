@@ -16,6 +16,7 @@ def test_gradebook_has_one_row_per_submission():
     rows = list(csv.DictReader(io.StringIO(gradebook_csv(sample_batch()))))
     assert [r["submission"] for r in rows] == ["alice_hw1.zip", "bob_hw1.zip", "carol_hw1.zip", "dave_hw1.zip"]
     alice, _, carol, _ = rows
+    # alice fails the feedback-only "predict no grad" (0 points): it changes neither her points nor the maximum
     assert (alice["01_tensors"], alice["03_mlp"], alice["total"], alice["max"]) == ("3.5", "3", "6.5", "13")
     assert (carol["01_tensors"], carol["max"], carol["status"]) == ("", "13", "failed to load")
     assert carol["reason"] == "SyntaxError in hw1.py line 12"

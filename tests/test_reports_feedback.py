@@ -79,6 +79,13 @@ def test_feedback_lists_figures_hints_data_and_notes():
     assert "notebook cell 7 skipped" in text
 
 
+def test_a_feedback_only_check_shows_its_advice_without_points():
+    text = feedback_md(sample_result())
+    assert "| 2.5 | predict no grad | **failed** | feedback only |  |  |" in text
+    assert "**2.5 predict no grad:** (feedback only, no points) predict() ran" in text
+    assert "A multilayer perceptron on MNIST — 3 / 4 points" in text  # its failure costs nothing
+
+
 def test_student_strings_cannot_inject_markup():
     result = sample_result("<script>alert(1)</script>.zip")
     result.topics[0].checks[1].message = "<img src=x onerror=alert(1)>"

@@ -70,7 +70,7 @@ def test_follows_the_published_format(result, audience):
 
 def test_tests_carry_number_visibility_and_tags():
     tests = json.loads(gradescope(sample_result()))["tests"]
-    assert [t["number"] for t in tests] == ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4"]
+    assert [t["number"] for t in tests] == ["1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5"]
     assert [t["visibility"] for t in tests] == [
         "visible",
         "visible",
@@ -79,6 +79,7 @@ def test_tests_carry_number_visibility_and_tags():
         "visible",
         "after_published",
         "hidden",
+        "visible",
         "visible",
     ]
     assert tests[2]["tags"] == ["01_tensors", "hidden"] and tests[0]["tags"] == ["01_tensors", "public"]
@@ -114,3 +115,10 @@ def test_unloadable_submission_scores_zero_with_the_reason():
 @pytest.mark.parametrize("audience", ["student", "instructor"])
 def test_matches_golden(audience, update_goldens):
     assert_golden(f"results.{audience}.json", gradescope(sample_result(), audience=audience), update_goldens)
+
+
+def test_a_feedback_only_check_says_so_and_scores_nothing():
+    test = json.loads(gradescope(sample_result()))["tests"][8]  # "predict no grad": points 0 in grading.yaml
+    assert (test["score"], test["max_score"], test["status"]) == (0, 0, "failed")
+    assert test["output"].startswith("Feedback only: this check carries no points.")
+    assert "Hint: wrap the forward pass" in test["output"]

@@ -14,8 +14,8 @@ def test_one_suite_per_topic_one_case_per_check():
     assert root.tag == "testsuites"
     suites = root.findall("testsuite")
     assert [s.get("name") for s in suites] == ["01_tensors", "03_mlp"]
-    assert [len(s.findall("testcase")) for s in suites] == [4, 4]
-    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("8", "4", "0")
+    assert [len(s.findall("testcase")) for s in suites] == [4, 5]
+    assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("9", "5", "0")
     failure = suites[1].findall("testcase")[2].find("failure")
     assert failure.get("message").startswith("SECRET-hidden-message")
     assert "threshold 0.9731" in failure.text

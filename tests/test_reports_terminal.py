@@ -23,6 +23,11 @@ def test_instructor_mode_shows_everything():
     assert "accuracy [hidden]" in text and "SECRET-hidden-message" in text
 
 
+def test_a_feedback_only_check_is_marked_in_the_failures():
+    text = render(sample_result(), audience="student")
+    assert "predict no grad (feedback only)" in text and "4.5 / 8 points" in text
+
+
 def test_student_names_are_not_rich_markup():
     text = render(sample_result("[red]x[/red].zip"))
     assert "[red]x[/red].zip" in text

@@ -117,6 +117,26 @@ def labels(predictions: torch.Tensor) -> checks.Outcome:
     return checks.ok("predict() returns 0/1 labels")
 
 
+def learned(run: dict[str, Any], topic: TopicContext) -> checks.Outcome:
+    """The trained model beats a constant predictor on held-out data: the falling losses were real.
+
+    Thresholded at 0.5 for the classifiers, so probabilities instead of labels cost the prediction checks only.
+    """
+    outcome = checks.tensor(run.get("predictions"), name="predict()", shape=(int(topic.budget["n_eval"]), 1),
+                            dtype=torch.float32)
+    if not outcome.passed:
+        return outcome
+    d = data(topic)
+    if FAMILY[topic.name].metric == "mse":
+        constant = torch.full_like(d.eval_y, float(d.y.mean()))
+        return checks.beats_baseline(checks.mse(run["predictions"], d.eval_y), checks.mse(constant, d.eval_y),
+                                     higher_is_better=False, baseline_name="always predicting the mean target")
+    majority = torch.full_like(d.eval_y, float(d.y.mean() >= 0.5))
+    return checks.beats_baseline(checks.accuracy(run["predictions"] >= 0.5, d.eval_y),
+                                 checks.accuracy(majority, d.eval_y), higher_is_better=True,
+                                 baseline_name="always predicting the most common class")
+
+
 def quality(run: dict[str, Any], ref: dict[str, Any], topic: TopicContext, *, check: str, what: str) -> checks.Outcome:
     """The held-out metric of a run against the reference's, both computed here from hidden labels."""
     eval_y = data(topic).eval_y
@@ -127,6 +147,38 @@ def quality(run: dict[str, Any], ref: dict[str, Any], topic: TopicContext, *, ch
     mine, theirs = checks.accuracy(run["predictions"], eval_y), checks.accuracy(ref["predictions"], eval_y)
     return checks.versus_reference(mine, theirs, metric=f"held-out accuracy{what}", higher_is_better=True,
                                    ratio=topic.threshold(check))
+
+
+# zero_grad compares train()'s losses with the reference's here (issue #6), never the worker's GradWatch.
+# Measured on CPU at 1 and 2 threads over topics 1-3: honest variants (the loss by hand or as sum / N,
+# zero_grad(set_to_none=False), model.zero_grad(), zeroing after step()) are within 3e-7 of the reference,
+# float32 rounding; a missing zero_grad is 0.93 or more off. 1e-4 leaves 300x room for other devices'
+# reduction orders and stays four orders of magnitude below the bug.
+TRAIN_RTOL = 1e-4
+ZERO_GRAD_HINT = "call optimizer.zero_grad() before loss.backward() in every epoch"
+DOCSTRING_HINT = ("follow the train() docstring step by step: the loss and optimizer it names, lr as given, and per "
+                  "epoch optimizer.zero_grad(), the loss on all of x, loss.backward(), optimizer.step()")
+
+
+def same_training(run: Any, ref: dict[str, Any], topic: TopicContext) -> checks.Outcome:
+    """The losses of the student's train() on the standard model against the reference train()'s (cross_fit).
+
+    The same model, seed and data: a train() that does what its docstring says reproduces the reference's losses.
+    Accumulated gradients change the second step, so the losses part from the third epoch (past TRAIN_RTOL by
+    the fourth under Adam, whose step is normalised).
+    """
+    if not isinstance(run, dict):
+        return checks.fail("the worker returned no training result")
+    outcome = checks.losses(run.get("losses"), epochs=int(topic.budget["epochs"]))
+    if not outcome.passed:
+        return outcome
+    what = "your train() on the harness's model"
+    outcome = checks.same_losses(run["losses"], ref["losses"], rtol=TRAIN_RTOL, what=what)
+    # The worker's own observation only picks the hint: student code can forge it, so it never passes a check.
+    accumulated = run.get("accumulated_steps")
+    seen = isinstance(accumulated, int) and not isinstance(accumulated, bool) and accumulated > 0
+    hint = f"gradients accumulated across epochs: {ZERO_GRAD_HINT}" if seen else DOCSTRING_HINT
+    return checks.with_hint(outcome, hint)
 
 
 def diagnose(run: Any) -> str:

@@ -74,6 +74,17 @@ def points(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def feedback_only(check: CheckResult) -> bool:
+    """A check worth no points (grading.yaml `points: 0`): advice whose verdict the grader cannot verify
+    from outside the worker (issue #6), reported but never scored."""
+    return check.max_points == 0
+
+
+def score(check: CheckResult) -> str:
+    """ "1 / 2" (points earned / possible), or "feedback only" for a check worth none."""
+    return "feedback only" if feedback_only(check) else f"{points(check.points)} / {points(check.max_points)}"
+
+
 def figure(value: float | None) -> str:
     """A measured figure or threshold with four significant digits, "" when absent."""
     return "" if value is None else f"{value:.4g}"

@@ -97,7 +97,7 @@ def _table(rows: list[tuple[str, CheckResult, dc.Disclosure]], audience: str) ->
             number,
             name,
             "passed" if check.passed else "failed",
-            f"{dc.points(check.points)} / {dc.points(check.max_points)}",
+            dc.score(check),
             dc.figure(check.measured) if seen.details else "",
             dc.figure(check.threshold) if seen.threshold else "",
         ]
@@ -115,7 +115,8 @@ def _details(rows: list[tuple[str, CheckResult, dc.Disclosure]]) -> list[str]:
     for number, check, seen in rows:
         if check.passed or not seen.details:
             continue
-        item = f"<li><strong>{number} {escape(check.name)}:</strong> {escape(check.message)}"
+        tag = " (feedback only, no points)" if dc.feedback_only(check) else ""
+        item = f"<li><strong>{number} {escape(check.name)}:</strong>{tag} {escape(check.message)}"
         if check.description:
             item += f'<br><span class="what">What it checks: {escape(check.description)}</span>'
         if check.hint:

@@ -60,11 +60,10 @@ def _row(number: str, check: CheckResult, seen: dc.Disclosure, audience: str) ->
     verdict = "passed" if check.passed else "**failed**"
     measured = dc.figure(check.measured) if seen.details else ""
     threshold = dc.figure(check.threshold) if seen.threshold else ""
-    score = f"{dc.points(check.points)} / {dc.points(check.max_points)}"
     name = _cell(check.name)
     if audience == "instructor" and check.visibility != "visible":
         name += f" *({check.visibility})*"  # instructors see which checks students cannot
-    return f"| {number} | {name} | {verdict} | {score} | {measured} | {threshold} |"
+    return f"| {number} | {name} | {verdict} | {dc.score(check)} | {measured} | {threshold} |"
 
 
 def _details(rows: list[tuple[str, CheckResult, dc.Disclosure]]) -> list[str]:
@@ -73,7 +72,8 @@ def _details(rows: list[tuple[str, CheckResult, dc.Disclosure]]) -> list[str]:
     for number, check, seen in rows:
         if check.passed or not seen.details:
             continue
-        lines.append(f"- **{number} {_inline(check.name)}:** {_inline(check.message)}")
+        tag = " (feedback only, no points)" if dc.feedback_only(check) else ""
+        lines.append(f"- **{number} {_inline(check.name)}:**{tag} {_inline(check.message)}")
         if check.description:
             lines.append(f"  - What it checks: {_inline(check.description)}")
         if check.hint:

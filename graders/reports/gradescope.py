@@ -42,6 +42,8 @@ def gradescope_dict(result: SubmissionResult, *, audience: str = "student") -> d
 def _test(number: str, check: CheckResult, topic: TopicResult, audience: str) -> dict[str, Any]:
     seen = dc.disclose(check, audience, platform_defers=True)
     lines = dc.detail_lines(check, seen)
+    if dc.feedback_only(check):
+        lines.insert(0, "Feedback only: this check carries no points.")
     return {
         "name": check.name,
         "number": number,

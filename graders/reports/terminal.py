@@ -93,5 +93,7 @@ def _failures(result: SubmissionResult, audience: str) -> Table | None:
             name = check.name
             if audience == "instructor" and check.visibility != "visible":
                 name += f" [{check.visibility}]"
+            if dc.feedback_only(check):
+                name += " (feedback only)"
             table.add_row(Text(number), Text(name), Text("\n".join(dc.detail_lines(check, seen)) or "failed"))
     return table if table.row_count else None

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 
 from graders.data.arrays import ArrayImageDataset
 from graders.tasks import InvalidOutput, need, seed_everything, task, tensor
@@ -91,6 +91,45 @@ def fit(module: Any, *, device: str, build: dict, train_images: torch.Tensor, tr
         "before": before, "after": _fingerprint(net), **described, **checked,
         **_predict(net, eval_images, eval_tf, dev, batch_size),
     }
+
+
+@task("images.oracle")
+def oracle(module: Any, *, device: str, images: torch.Tensor, labels: torch.Tensor, classes: int, batches: int,
+           dropout: bool, lr: float, seed: int) -> dict:
+    """The student's train_one_epoch on the harness's standard model, handed over in eval mode.
+
+    The grader compares the batch losses and the update with the reference's under the same seed: data,
+    not the hooks' observations, which only help to name the bug. The returned loss is not used.
+    """
+    seed_everything(seed)
+    dev = torch.device(device)
+    x = images.float().div(127.5).sub(1)  # (N, H, W) or (N, H, W, 3) in [-1, 1]
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)  # (N, C, H, W)
+    net = StandardNet(x[0].numel(), classes, dropout=dropout).to(dev)
+    criterion, opt = _RecordingLoss(), torch.optim.SGD(net.parameters(), lr=lr)
+    # Its own generator: iterating the loader draws nothing from the global one that dropout uses.
+    loader = DataLoader(TensorDataset(x, labels), batch_size=len(x) // batches,
+                        generator=torch.Generator().manual_seed(seed))
+    before, watch, modes = _fingerprint(net), GradWatch(net), ModeLog(net)
+    net.eval()  # as if the caller had just evaluated: without model.train() dropout stays off
+    need(module, "train_one_epoch")(net, loader, criterion, opt, dev)
+    watch.remove()
+    modes.remove()
+    return {"batch_losses": criterion.take(), "before": before, "after": _fingerprint(net),
+            "train_modes": modes.take(), "backward_steps": watch.steps, "accumulated_steps": watch.accumulated}
+
+
+class StandardNet(nn.Module):
+    """The oracle's model: flatten, 32 ReLU units (then dropout when asked), logits. Cheap on any image size."""
+
+    def __init__(self, in_features: int, classes: int, *, dropout: bool):
+        super().__init__()
+        self.hidden = nn.Linear(in_features, 32)
+        self.dropout = nn.Dropout(0.5) if dropout else nn.Identity()
+        self.head = nn.Linear(32, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(torch.relu(self.hidden(x.flatten(1)))))  # (N, classes)
 
 
 def _check_evaluate(module: Any, net: nn.Module, criterion: _RecordingLoss, images: torch.Tensor,

@@ -1,4 +1,15 @@
-"""Hidden checks for topic 6: the given weights, VGG16's training, the reference as oracle, zero_grad, mode, time."""
+"""Hidden checks for topic 6: the given weights, VGG16's training, the reference as oracle, zero_grad, mode, time.
+
+Topics 4-6 share zero_grad, train_mode, mean_loss, deterministic and training_time (hidden_tests/images_family.py).
+"""
+
+from images_family import (  # noqa: F401 - pytest collects them from here
+    test_deterministic,
+    test_mean_loss,
+    test_train_mode,
+    test_training_time,
+    test_zero_grad,
+)
 
 from graders import checks
 from graders.course import images
@@ -27,40 +38,3 @@ def test_matches_reference(submission, reference, topic, config, expect, artifac
     artifacts.setdefault("loss_curve", {}).update(student=images.batch_losses(run), reference=images.batch_losses(ref))
     expect(images.valid_run(run, topic, "alexnet"))
     expect(images.hinted(images.matches_reference(run, ref, rtol=topic.threshold("matches_reference")), run))
-
-
-def test_zero_grad(submission, topic, config, expect):
-    run = images.fit(submission, topic, "alexnet", config=config)
-    steps, accumulated = run["backward_steps"], run["accumulated_steps"]
-    expect(checks.flag(isinstance(steps, int) and steps > 1 and accumulated == 0, expected=True,
-                       message_ok=f"gradients were reset before each of {steps} backward passes",
-                       message_fail=f"gradients accumulated across batches in {accumulated} of {steps} passes",
-                       hint="call optimizer.zero_grad() for every batch, before loss.backward()"))
-
-
-def test_train_mode(submission, topic, config, expect):
-    modes = images.fit(submission, topic, "alexnet", config=config)["train_modes"]
-    expect(checks.flag(isinstance(modes, list) and bool(modes) and all(modes), expected=True,
-                       message_ok="train_one_epoch() trains in training mode",
-                       message_fail="train_one_epoch() ran the model in eval mode (the harness evaluated before)",
-                       hint="call model.train() at the start of train_one_epoch()"))
-
-
-def test_mean_loss(submission, topic, config, expect):
-    run = images.fit(submission, topic, "alexnet", config=config)
-    expect(images.valid_run(run, topic, "alexnet"))
-    expect(images.mean_loss_agrees(run, topic, "alexnet"))
-
-
-def test_deterministic(submission, topic, config, expect):
-    first = images.fit(submission, topic, "alexnet", config=config)
-    second = images.fit(submission, topic, "alexnet", config=config, attempt=2)
-    expect(images.valid_run(first, topic, "alexnet"))
-    expect(checks.identical(first["losses"], second["losses"], what="losses"))
-    expect(checks.identical(first["predictions"], second["predictions"], what="predictions"))
-
-
-def test_training_time(submission, reference, topic, config, expect):
-    run, ref = (images.fit(side, topic, "alexnet", config=config) for side in (submission, reference))
-    expect(images.valid_run(run, topic, "alexnet"))
-    expect(checks.time_ratio(run["call_seconds"], ref["call_seconds"], max_ratio=topic.threshold("training_time")))

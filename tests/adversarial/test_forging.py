@@ -63,20 +63,44 @@ def test_replacing_the_workers_validators_lets_nothing_invalid_through(grader):
     assert "list of floats" in attack.message("train_returns_losses"), attack.messages()
 
 
-@pytest.mark.xfail(strict=True, reason="zero_grad is observed inside the worker (tasks/hooks.py GradWatch, torch.equal)"
-                   ": the student's code can patch it (fix: check the data instead: the state the student's train() "
-                   "leaves on the standard model in cross_fit 'train' must match the reference's, computed by the "
-                   "grader; accumulated gradients give other weights)")
 def test_forged_zero_grad_observation_earns_nothing(grader):
     attack = grader.attack("zero_grad_forger", hostile(NO_ZERO_GRAD, """
         torch.equal = lambda a, b: True  # the watcher now sees a fresh gradient at every step
     """))
+    # zero_grad compares train()'s losses with the reference's in the grader; the watcher only picks the hint.
     assert "zero_grad" not in attack.passed, attack.message("zero_grad")
+    assert "epoch 3" in attack.message("zero_grad"), attack.message("zero_grad")
 
 
-@pytest.mark.xfail(strict=True, reason="predict_no_grad is observed inside the worker (torch.is_grad_enabled in a "
-                   "forward hook) and cannot be checked from outside once the output is detached: a forgeable "
-                   "teaching check (no fix in the worker; weigh or document it as such)")
+def test_replaced_gradient_watcher_earns_nothing(grader):
+    attack = grader.attack("grad_watch_forger", hostile(NO_ZERO_GRAD, """
+        import graders.tasks.hooks, graders.tasks.regression
+
+        class _Blind:  # reports every backward pass as fresh, whatever the gradients did
+            def __init__(self, net):
+                self.steps, self.accumulated = 100, 0
+
+            def remove(self):
+                pass
+
+        graders.tasks.hooks.GradWatch = graders.tasks.regression.GradWatch = _Blind
+    """))
+    assert "zero_grad" not in attack.passed, attack.message("zero_grad")
+    assert "epoch 3" in attack.message("zero_grad"), attack.message("zero_grad")
+
+
+def test_invented_losses_earn_nothing(grader):
+    attack = grader.attack("loss_inventor", hostile("""
+        def train(model, x, y, epochs, lr):  # no training at all: a loss curve any checker would like
+            return [1.0 / (1 + epoch) for epoch in range(epochs)]
+    """))
+    # The losses are well formed (train_returns_losses checks only that); loss_decreases also asks the grader's
+    # own measure, the held-out predictions, which an untrained model cannot make better than a constant.
+    assert "train_returns_losses" in attack.passed
+    assert not ({"loss_decreases", "fit_quality", "zero_grad"} & attack.passed), attack.messages()
+    assert "no better on held-out data" in attack.message("loss_decreases"), attack.messages()
+
+
 def test_forged_grad_mode_observation_earns_nothing(grader):
     attack = grader.attack("grad_mode_forger", hostile("""
         def predict(model, x):
@@ -86,7 +110,10 @@ def test_forged_grad_mode_observation_earns_nothing(grader):
             finally:
                 torch.is_grad_enabled = real
     """))
-    assert "predict_no_grad" not in attack.passed, attack.message("predict_no_grad")
+    # predict_no_grad is observed inside the worker, where it can be forged (as here): it is advisory, 0 points,
+    # so the forged pass gains nothing.
+    assert attack.checks["predict_no_grad"].max_points == 0, attack.messages()  # type: ignore[attr-defined]
+    assert attack.points("predict_no_grad") == 0
 
 
 def test_forged_training_time_earns_nothing(grader):

@@ -42,7 +42,7 @@ def _read_everyway(path):
 """
 
 # The secrets planted in the course copy (tests/adversarial/conftest.py), and what must stop each.
-TARGETS = ["hidden", "solution", "config", "cache", "reports", "data", "alice_in_a_batch"]
+TARGETS = ["hidden", "solution", "config", "cache", "reports", "data", "git", "alice", "alice_in_a_batch"]
 WEAK: dict[str, str] = {}  # targets a known weakness still reaches (none now)
 
 

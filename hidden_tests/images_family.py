@@ -1,0 +1,45 @@
+"""The hidden checks shared by topics 4-6; each topic's test_hidden.py imports them (grading puts this folder
+on the import path of the grading process only, never of a worker)."""
+
+from graders import checks
+from graders.course import images, images_oracle
+
+
+def test_zero_grad(submission, reference, topic, config, expect):
+    # Issue #6: judged on losses and weights compared here, never on the worker's GradWatch.
+    run, ref = (images_oracle.oracle(side, topic, config=config, dropout=False) for side in (submission, reference))
+    expect(images_oracle.resets_gradients(run, ref))
+
+
+def test_train_mode(submission, reference, topic, config, expect):
+    # Issue #6: judged on the first loss compared here, never on the worker's ModeLog.
+    run, ref = (images_oracle.oracle(side, topic, config=config, dropout=True) for side in (submission, reference))
+    expect(images_oracle.trains_in_train_mode(run, ref))
+
+
+def test_mean_loss(submission, topic, config, expect):
+    for variant in images.TRAINED[topic.name]:
+        run = images.fit(submission, topic, variant, config=config)
+        expect(images.valid_run(run, topic, variant))
+        expect(images.mean_loss_agrees(run, topic, variant))
+
+
+def test_deterministic(submission, topic, config, expect):
+    # The first model only (LeNet in topic 5, the cheaper to repeat): init, dropout and train_one_epoch are the
+    # student's in both runs; the second runs in a fresh worker.
+    variant = images.TRAINED[topic.name][0]
+    first = images.fit(submission, topic, variant, config=config)
+    second = images.fit(submission, topic, variant, config=config, attempt=2)
+    expect(images.valid_run(first, topic, variant))
+    expect(checks.identical(first["losses"], second["losses"], what="losses"))
+    expect(checks.identical(first["predictions"], second["predictions"], what="predictions"))
+
+
+def test_training_time(submission, reference, topic, config, expect):
+    variants = images.TRAINED[topic.name]
+    runs = {v: images.fit(submission, topic, v, config=config) for v in variants}
+    refs = {v: images.fit(reference, topic, v, config=config) for v in variants}
+    for variant in variants:
+        expect(images.valid_run(runs[variant], topic, variant))
+    seconds, ref_seconds = (sum(r["call_seconds"] for r in side.values()) for side in (runs, refs))
+    expect(checks.time_ratio(seconds, ref_seconds, max_ratio=topic.threshold("training_time")))

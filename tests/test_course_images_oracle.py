@@ -1,0 +1,155 @@
+"""The oracle behind zero_grad and train_mode in topics 4-6 (graders/course/images_oracle.py, issue #6): the
+student's train_one_epoch on the harness's model, compared in the grading process with the reference's; the worker's
+hooks only name the bug."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+import torch
+
+from graders.config import load_config
+from graders.course import images_oracle
+from graders.grading import grade_submission
+from graders.runner import Reference
+from graders.tasks import images as tasks
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = load_config(ROOT / "grading.yaml")
+FOLDER, MODULE = "04_deep_neural_network", "deep_neural_network.py"
+SOLUTION = (ROOT / "solutions" / FOLDER / MODULE).read_text(encoding="utf-8")
+ZERO_GRAD = "        optimizer.zero_grad()\n"
+STEP = "        loss.backward()\n        optimizer.step()\n"
+
+# What a student may write instead of the reference's lines, and still reset gradients and train in train mode.
+HONEST = {
+    "reference": ("", ""),
+    "model_zero_grad": ("optimizer.zero_grad()", "model.zero_grad()"),
+    "zero_grad_to_zeros": ("optimizer.zero_grad()", "optimizer.zero_grad(set_to_none=False)"),
+    "zero_grad_after_step": (ZERO_GRAD + "        loss = criterion(model(inputs), labels)\n" + STEP,
+                             "        loss = criterion(model(inputs), labels)\n" + STEP + ZERO_GRAD),
+    "enumerate_and_len": ("    for inputs, labels in loader:", "    for _, (inputs, labels) in enumerate(loader):"),
+}
+NO_ZERO_GRAD, NO_TRAIN = (ZERO_GRAD, ""), ("    model.train()\n", "")
+
+
+def edited(old: str, new: str, source: str = SOLUTION) -> str:
+    assert old in source, old
+    return source.replace(old, new) if old else source
+
+
+def run(source: str, *, dropout: bool) -> dict:
+    """The oracle task in this process on random images: the same code the worker runs."""
+    module = types.ModuleType("student")
+    exec(compile(source, "student.py", "exec"), module.__dict__)  # the course's own solution
+    gen = torch.Generator().manual_seed(1)
+    pictures = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8, generator=gen)  # (N, H, W)
+    labels = torch.randint(0, 10, (64,), generator=gen)
+    return tasks.oracle(module, device="cpu", images=pictures, labels=labels, classes=10,
+                        batches=images_oracle.ORACLE_BATCHES, dropout=dropout, lr=images_oracle.ORACLE_LR, seed=0)
+
+
+@pytest.fixture(scope="module")
+def refs() -> dict[bool, dict]:
+    return {dropout: run(SOLUTION, dropout=dropout) for dropout in (False, True)}
+
+
+@pytest.mark.parametrize("variant", sorted(HONEST))
+def test_honest_variants_match_the_reference_exactly(refs, variant):
+    source = edited(*HONEST[variant])
+    zero_grad = images_oracle.resets_gradients(run(source, dropout=False), refs[False])
+    train_mode = images_oracle.trains_in_train_mode(run(source, dropout=True), refs[True])
+    assert zero_grad.passed and zero_grad.measured == 0, zero_grad
+    assert train_mode.passed and train_mode.measured == 0, train_mode
+
+
+def test_a_missing_zero_grad_shows_from_batch_3_and_costs_zero_grad_only(refs):
+    source = edited(*NO_ZERO_GRAD)
+    zero_grad = images_oracle.resets_gradients(run(source, dropout=False), refs[False])
+    assert not zero_grad.passed and "batch 3's loss" in zero_grad.message, zero_grad
+    assert zero_grad.measured > 100 * images_oracle.ORACLE_RTOL and zero_grad.hint == images_oracle.ZERO_GRAD_SEEN
+    assert images_oracle.trains_in_train_mode(run(source, dropout=True), refs[True]).passed
+
+
+def test_a_missing_model_train_shows_at_batch_1_and_costs_train_mode_only(refs):
+    source = edited(*NO_TRAIN)
+    train_mode = images_oracle.trains_in_train_mode(run(source, dropout=True), refs[True])
+    assert not train_mode.passed and "batch 1's loss" in train_mode.message, train_mode
+    assert train_mode.measured > 100 * images_oracle.ORACLE_RTOL and train_mode.hint == images_oracle.EVAL_MODE_SEEN
+    assert images_oracle.resets_gradients(run(source, dropout=False), refs[False]).passed
+
+
+def test_an_update_that_differs_alone_is_named(refs):
+    forged = {**refs[False], "after": {**refs[False]["after"], "hidden": refs[False]["after"]["hidden"] + 1.0}}
+    outcome = images_oracle.resets_gradients(forged, refs[False])
+    assert not outcome.passed and "update to the weights differs" in outcome.message
+
+
+# -- forging the worker's hooks earns nothing: graded end to end, as a submission ---------------------------
+# The student's module patches what the hooks rely on (torch.equal) and replaces the hooks themselves, in the
+# module the task reads them from: the observations say all is well, the data do not.
+BLIND_GRAD_WATCH = '''
+import graders.tasks.hooks
+import graders.tasks.images
+
+torch.equal = lambda a, b: True  # GradWatch now sees a fresh gradient at every step
+
+
+class _Blind(graders.tasks.hooks.GradWatch):
+    @property
+    def accumulated(self):
+        return 0
+
+    @accumulated.setter
+    def accumulated(self, value):
+        pass
+
+
+graders.tasks.hooks.GradWatch = graders.tasks.images.GradWatch = _Blind
+'''
+ALWAYS_TRAINING = '''
+import graders.tasks.hooks
+import graders.tasks.images
+
+
+class _Always(graders.tasks.hooks.ModeLog):
+    def take(self):
+        return [True for _ in super().take()]
+
+
+graders.tasks.hooks.ModeLog = graders.tasks.images.ModeLog = _Always
+'''
+
+
+@pytest.fixture(scope="module")
+def reference():
+    ref = Reference(CONFIG)
+    yield ref
+    ref.close()
+
+
+def grade(tmp_path: Path, source: str, reference: Reference) -> dict:
+    (tmp_path / FOLDER).mkdir()
+    (tmp_path / FOLDER / MODULE).write_text(source, encoding="utf-8")
+    result = grade_submission(tmp_path, config=CONFIG, hidden=True, topics=["deep_neural_network"],
+                              reference=reference)
+    return {c.name: c for c in result.checks()}
+
+
+@pytest.mark.slow
+def test_forged_gradient_observations_do_not_pass_zero_grad(tmp_path, reference):
+    checks = grade(tmp_path, edited(*NO_ZERO_GRAD) + BLIND_GRAD_WATCH, reference)
+    assert not checks["zero_grad"].passed and "batch 3's loss" in checks["zero_grad"].message
+    # The forgery worked in the worker (the hint no longer names the bug), and earned nothing.
+    assert checks["zero_grad"].hint != images_oracle.ZERO_GRAD_SEEN and "zero_grad" in checks["zero_grad"].hint
+    assert checks["train_mode"].passed
+
+
+@pytest.mark.slow
+def test_forged_mode_observations_do_not_pass_train_mode(tmp_path, reference):
+    checks = grade(tmp_path, edited(*NO_TRAIN) + ALWAYS_TRAINING, reference)
+    assert not checks["train_mode"].passed and "batch 1's loss" in checks["train_mode"].message
+    assert checks["train_mode"].hint != images_oracle.EVAL_MODE_SEEN and "model.train()" in checks["train_mode"].hint
+    assert checks["zero_grad"].passed
