@@ -21,6 +21,7 @@ from graders.results import Environment, SubmissionResult, TopicResult
 from graders.runner import Reference, TaskRunner, deny_paths, resolve_device
 from graders.submission import Submission, open_submission
 from graders.worker.client import Worker
+from graders.worker.zygote import warm_up
 
 
 class _Unreadable:
@@ -43,6 +44,7 @@ def grade_submission(path: str | Path, *, config: str | Path | Config = "grading
     `deny` adds folders the worker must not read (a batch's other submissions).
     """
     config = config if isinstance(config, Config) else load_config(config)
+    warm_up(config.threads)  # a no-op when the zygote runs already
     selected = _select(config, topics or ([topic] if topic else None))
     started, clock = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
     own_reference = reference is None

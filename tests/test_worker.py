@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import socket
 import subprocess
@@ -215,3 +216,20 @@ def test_workers_die_with_their_grader(tmp_path):
     while _processes_of(uid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _processes_of(uid) == []
+
+
+def test_warm_up_starts_the_fork_server_that_workers_then_share():
+    from graders.worker.zygote import Zygote, warm_up, worker_env
+
+    env = worker_env(threads=3)  # a thread count no other test uses: a zygote of its own
+    key = json.dumps(env, sort_keys=True)
+    warm_up(3)
+    deadline = time.monotonic() + 60
+    while key not in Zygote._instances and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        started = Zygote._instances[key]
+        assert Zygote.shared(env) is started  # the first worker finds it running
+        assert started._proc.poll() is None
+    finally:
+        Zygote._instances.pop(key).close()

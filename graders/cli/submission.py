@@ -9,8 +9,7 @@ import click
 
 from graders.cli._common import print_summary, reports_errors
 from graders.config import load_config
-from graders.grading import grade_submission
-from graders.reports import write_reports
+from graders.worker.zygote import warm_up
 
 
 @click.command()
@@ -32,6 +31,11 @@ def submission(path: str, hidden: bool, topic: str | None, out: str | None, name
     Example: grade submission solutions --hidden
     """
     config = load_config(config_path)
+    warm_up(config.threads)
+    # Imported after the warm-up: the grader's import of torch runs beside the zygote's.
+    from graders.grading import grade_submission
+    from graders.reports import write_reports
+
     result = grade_submission(path, config=config, hidden=hidden, topic=topic, name=name)
     folder = Path(out) if out else config.resolve(config.reports_dir) / result.submission
     audience = audience or ("instructor" if hidden else "student")

@@ -16,11 +16,9 @@ from graders.config import Config
 from graders.errors import GradingError, TaskFailed, WorkerCrashed, WorkerError, WorkerTimeout
 from graders.worker.cgroup import Cgroup, CgroupUnavailable
 from graders.worker.protocol import read_message, write_message
-from graders.worker.zygote import Zygote
+from graders.worker.zygote import Zygote, worker_env
 
 _UID_BASE, _UID_SPAN = 1_000_000, 1_000_000_000  # far above system and login users
-# Environment variables the worker gets; nothing else of the grader's environment crosses.
-_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 
 class Worker:
@@ -89,7 +87,7 @@ class Worker:
         self._requests = os.fdopen(req_write, "wb")
         self._response_fd = resp_read
         try:
-            self._zygote = Zygote.shared(self._env())
+            self._zygote = Zygote.shared(worker_env(self.config.threads))
             self._pid = self._zygote.spawn(spec, [req_read, resp_write, self._log.fileno()])
         except WorkerError as exc:
             self._unstartable = exc
@@ -114,15 +112,6 @@ class Worker:
         except CgroupUnavailable as exc:
             return {"off": str(exc)}
         return {"path": str(self._cgroup.path), "detail": self._cgroup.describe()}
-
-    def _env(self) -> dict[str, str]:
-        env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
-        threads = str(self.config.threads)
-        # The same for every worker of a config, so they share one zygote; lock_down sets HOME and TMPDIR.
-        env.update(PYTHONHASHSEED="0",
-                   OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
-                   CUBLAS_WORKSPACE_CONFIG=":4096:8", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
-        return env
 
     def _failed(self, exc: BaseException, *, starting: bool = False) -> GradingError:
         """Kill the worker (it restarts on the next call) and explain what happened."""

@@ -20,6 +20,19 @@ from typing import Any
 from graders.errors import WorkerCrashed
 
 _MESSAGE = 1 << 16
+# Environment variables the worker gets; nothing else of the grader's environment crosses.
+_PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def worker_env(threads: int) -> dict[str, str]:
+    """The zygote's (and so every worker's) environment; lock_down sets HOME and TMPDIR.
+
+    The same for every worker of a config, so that they share one zygote.
+    """
+    env = {k: os.environ[k] for k in _PASSED_ENV if k in os.environ}
+    env.update(PYTHONHASHSEED="0", OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
+               CUBLAS_WORKSPACE_CONFIG=":4096:8", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1")
+    return env
 
 
 class Zygote:
@@ -81,8 +94,22 @@ class Zygote:
 
 @atexit.register
 def _close_all() -> None:
-    for zygote in Zygote._instances.values():
+    for zygote in list(Zygote._instances.values()):  # a warm-up thread may still be adding one
         zygote.close()
+
+
+def warm_up(threads: int) -> None:
+    """Start the zygote in the background: its import of torch overlaps with the grader's own start-up.
+
+    A failure is left for the first worker to report (Zygote.shared tries again there).
+    """
+    def start() -> None:
+        try:
+            Zygote.shared(worker_env(threads))
+        except (WorkerCrashed, OSError):
+            pass
+
+    threading.Thread(target=start, name="zygote-warm-up", daemon=True).start()
 
 
 def die_with_parent() -> None:
