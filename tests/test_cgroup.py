@@ -94,3 +94,21 @@ def test_unavailable_hierarchy_says_why(monkeypatch):
 def test_mount_paths_resolve_under_a_namespaced_root():
     assert cgroup._under_mount(("/sys/fs/cgroup/memory", "/"), "/a/b") == Path("/sys/fs/cgroup/memory/a/b")
     assert cgroup._under_mount(("/sys/fs/cgroup", "/a"), "/a/b") == Path("/sys/fs/cgroup/b")
+
+
+def test_v2_parent_without_the_memory_controller_says_so(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("cpu io\n")
+    assert "memory controller is not available" in cgroup._v2_delegates_memory(tmp_path)
+
+
+def test_v2_parent_hands_memory_down_to_children(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("cpu\n")
+    assert cgroup._v2_delegates_memory(tmp_path) is None
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory"  # what the kernel is asked
+
+
+def test_v2_parent_holding_processes_cannot_delegate(tmp_path):
+    (tmp_path / "cgroup.controllers").write_text("memory\n")
+    (tmp_path / "cgroup.subtree_control").mkdir()  # writing fails, as EBUSY does on a cgroup with processes
+    assert "cannot enable memory for children" in cgroup._v2_delegates_memory(tmp_path)
