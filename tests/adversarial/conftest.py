@@ -177,10 +177,11 @@ class Grader:
         return Attack(result, worker_uid(result), time.monotonic() - start)
 
     def attack(self, name: str, source: str, *, files: dict[str, str] | None = None, honest_after: bool = False,
-               as_batch: bool = False) -> Attack:
+               as_batch: bool = False, config: Config | None = None) -> Attack:
         """Grade a hostile submission; assert the invariants every attack must keep.
 
-        `as_batch` grades it as `grade batch` does, with the folder of all submissions denied to the worker.
+        `as_batch` grades it as `grade batch` does, with the folder of all submissions denied to the worker;
+        `config` replaces the course copy's (other limits).
         """
         folder = write_submission(self.course.submissions / name, source, files)
         before = snapshot(self.course.root)
@@ -188,7 +189,7 @@ class Grader:
         shared_before = set(top_level(shared))
         attack = None
         try:
-            attack = self._grade(folder, deny=(self.course.submissions,) if as_batch else ())
+            attack = self._grade(folder, config, deny=(self.course.submissions,) if as_batch else ())
             check_result(attack, set(self.course.config.topics[TOPIC].checks))
             text = json.dumps(attack.result.to_dict())
             leaked = [what for what, canary in self.course.canaries.items() if canary in text]
