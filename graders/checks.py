@@ -119,6 +119,13 @@ def versus_reference(student: float, reference: float, *, metric: str, higher_is
     return Outcome(passed, message, measured=student, threshold=bound)
 
 
+def relative_gap(mine: float | None, theirs: float | None) -> float:
+    """|mine - theirs| relative to the reference's figure; inf where either is missing or not finite."""
+    if mine is None or theirs is None or not (math.isfinite(mine) and math.isfinite(theirs)):
+        return math.inf
+    return abs(mine - theirs) / max(abs(theirs), 1e-12)
+
+
 def same_losses(student: Sequence[float], reference: Sequence[float], *, rtol: float, what: str) -> Outcome:
     """Loss by loss within `rtol` (relative) of the reference's, as the same computation under the same seed is.
 
@@ -128,7 +135,7 @@ def same_losses(student: Sequence[float], reference: Sequence[float], *, rtol: f
         return fail(f"{what}: {len(student)} losses, the reference has {len(reference)}")
     if not all(math.isfinite(v) for v in [*student, *reference]):
         return fail(f"{what}: the losses are not all finite numbers")
-    gaps = [abs(s - r) / max(abs(s), abs(r)) if s != r else 0.0 for s, r in zip(student, reference, strict=True)]
+    gaps = [relative_gap(s, r) for s, r in zip(student, reference, strict=True)]
     worst = max(gaps, default=0.0)
     first = next((i for i, gap in enumerate(gaps) if gap > rtol), None)
     if first is None:

@@ -363,12 +363,12 @@ def matches_reference(run: dict[str, Any], ref: dict[str, Any], *, rtol: float, 
                            hint="call the criterion once per batch, on model(inputs) and labels")
     update, ref_update = weight_update(run, part), weight_update(ref, part)
     pairs = [] if update is None or ref_update is None else [*zip(mine, theirs, strict=True), (update, ref_update)]
-    worst = max((abs(a - b) / max(abs(b), 1e-12) for a, b in pairs), default=math.inf)
+    worst = max((checks.relative_gap(a, b) for a, b in pairs), default=math.inf)
     if worst <= rtol:
         return checks.ok(f"batch losses and the update to model.{part} within {worst:.2g} of the reference's "
                          f"(at most {rtol:g})", measured=worst, threshold=rtol)
-    gap = next((i for i, (a, b) in enumerate(zip(mine, theirs, strict=True))
-                if abs(a - b) > rtol * max(abs(b), 1e-12)), None)
+    gap = next((i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if checks.relative_gap(a, b) > rtol),
+               None)
     where = f"batch {gap + 1}: loss {mine[gap]:.6g}, reference {theirs[gap]:.6g}" if gap is not None \
         else f"the losses agree but training changed model.{part} differently"
     return checks.fail(f"differs from the reference on the same seed and inputs ({where})", measured=worst,

@@ -72,7 +72,7 @@ def _same_run(run: Any, ref: dict[str, Any], *, batches: int | None, what: str) 
                            hint="call the criterion you are given once per batch, on model(inputs) and labels")
     pairs: list[tuple[float | None, float | None]] = [(a, b) for a, b in zip(mine, theirs, strict=True)]
     pairs = pairs[:batches] if batches else [*pairs, (weight_update(run, "hidden"), weight_update(ref, "hidden"))]
-    gaps = [_gap(a, b) for a, b in pairs]  # relative; inf where a figure is missing or not finite
+    gaps = [checks.relative_gap(a, b) for a, b in pairs]
     worst, first = max(gaps, default=math.inf), next((i for i, gap in enumerate(gaps) if gap > ORACLE_RTOL), None)
     figures: dict[str, Any] = {"measured": worst if math.isfinite(worst) else None, "threshold": ORACLE_RTOL}
     if first is None:
@@ -83,8 +83,3 @@ def _same_run(run: Any, ref: dict[str, Any], *, batches: int | None, what: str) 
         if first < len(mine) else "the batch losses agree but the update to the weights differs from the reference's"
     return checks.fail(f"{what}: {where} (relative gap {gaps[first]:.2g}, at most {ORACLE_RTOL:g})", **figures)
 
-
-def _gap(mine: float | None, theirs: float | None) -> float:
-    if mine is None or theirs is None or not (math.isfinite(mine) and math.isfinite(theirs)):
-        return math.inf
-    return abs(mine - theirs) / max(abs(theirs), 1e-12)

@@ -54,8 +54,9 @@ class Cgroup:
             (self.path / "memory.limit_in_bytes").write_text(str(size))
             _write_if_present(self.path / "memory.memsw.limit_in_bytes", str(size))  # after: must be >= the above
 
-    def describe(self) -> str:
-        return f"{self.limit_mb} MB of all memory, shared mappings included (cgroup v{self.version} {self.path.name})"
+    def describe(self, limit: str = "") -> str:
+        limit = limit or f"{self.limit_mb} MB"
+        return f"{limit} of all memory, shared mappings included (cgroup v{self.version} {self.path.name})"
 
     def pids(self) -> list[int]:
         try:
@@ -103,7 +104,7 @@ def probe() -> tuple[bool, str]:
     except CgroupUnavailable as exc:
         return False, str(exc)
     group.remove()
-    return True, group.describe().replace("64 MB", "memory_mb")
+    return True, group.describe(limit="memory_mb")
 
 
 def discard(path: str) -> None:

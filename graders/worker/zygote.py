@@ -55,7 +55,7 @@ class Zygote:
     @classmethod
     def shared(cls, env: dict[str, str]) -> Zygote:
         """The running zygote for this environment, started (or restarted) when needed."""
-        key = json.dumps(env, sort_keys=True)
+        key = _key(env)
         with cls._instances_lock:
             zygote = cls._instances.get(key)
             if zygote is None or zygote._proc.poll() is not None:
@@ -92,6 +92,10 @@ class Zygote:
             self._proc.wait()
 
 
+def _key(env: dict[str, str]) -> str:
+    return json.dumps(env, sort_keys=True)
+
+
 @atexit.register
 def _close_all() -> None:
     for zygote in list(Zygote._instances.values()):  # a warm-up thread may still be adding one
@@ -103,6 +107,10 @@ def warm_up(threads: int) -> None:
 
     A failure is left for the first worker to report (Zygote.shared tries again there).
     """
+    running = Zygote._instances.get(_key(worker_env(threads)))
+    if running is not None and running._proc.poll() is None:
+        return  # already warm: no thread to start
+
     def start() -> None:
         try:
             Zygote.shared(worker_env(threads))
