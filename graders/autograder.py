@@ -195,7 +195,7 @@ def score_table(result: SubmissionResult, *, audience: str = "student") -> str:
     if hidden:
         lines += ["", f"Also {dc.count(hidden, 'hidden check')} worth {dc.points_label(worth)}, not shown."]
     if result.status != "graded":
-        lines += ["", f"Not graded ({result.status}): {result.reason}"]
+        lines += ["", f"{dc.status_heading(result.status)}: {result.reason}"]
     return "\n".join(lines) + "\n"
 
 

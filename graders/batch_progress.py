@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from graders.reports import disclosure as dc
-from graders.results import SubmissionResult
+from graders.results import SCORED, SubmissionResult
 
 # The plugin words a check that lost its worker (crash, timeout) this way; see graders/plugin.py `_explain`.
 WORKER_FAILURE = "worker: "
@@ -24,7 +24,7 @@ def is_failure(result: SubmissionResult) -> bool:
 def describe(result: SubmissionResult) -> str:
     """One line: name, status, points, and the reason or the worker's trouble."""
     text = f"{result.submission}: {result.status}"
-    if result.status != "graded":
+    if result.status not in SCORED:
         return f"{text}: {result.reason}"
     text += f", {dc.points(result.points)}/{dc.points(result.max_points)} points in {result.duration_s:.1f} s"
     crashed = worker_failures(result)

@@ -67,6 +67,7 @@ def grade_submission(path: str | Path, *, config: str | Path | Config = "grading
             finally:
                 if own_reference:
                     reference.close()
+            timed_out = worker.timed_out
         result = SubmissionResult(
             submission=name or (submission.name if submission else Path(path).name), source=str(path),
             environment=_environment(config, worker), hidden=hidden, started_at=started,
@@ -76,6 +77,10 @@ def grade_submission(path: str | Path, *, config: str | Path | Config = "grading
         result.status, result.reason = "failed to load", failure
     else:
         result.notes = submission.problems
+    if timed_out:  # the checks that ran keep their verdicts; those left failed with the reason
+        result.status = "timed out"
+        result.reason = (f"the submission's time limit ({config.limits.submission_s:g} s) was used up: the worker "
+                         "was stopped and the checks still to run failed")
     result.duration_s = round(time.monotonic() - clock, 3)
     return result
 

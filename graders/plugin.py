@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+import torch
 
 from graders.checks import Outcome
 from graders.config import Config, TopicConfig
@@ -18,6 +19,10 @@ _HINTS = {
     "missing": "keep the file, class and function names from the assignment",
     "invalid": "check the return type and shape against the docstring",
 }
+
+
+# A loss curve's points in reports: a plot shows no more, and a submission's runs must not inflate reports (#11).
+MAX_POINTS = 2000
 
 
 class Runs(Protocol):
@@ -44,6 +49,13 @@ class TopicContext:
     @property
     def budget(self) -> dict[str, float]:
         return self.spec.budget
+
+    def held_out_order(self, n: int) -> torch.Tensor:
+        """The order held-out items are handed to the worker in: a permutation from the secret seed.
+
+        Datasets come sorted or class by class; in that order an item's position would tell its label (issue #11).
+        """
+        return torch.randperm(n, generator=torch.Generator().manual_seed(self.eval_seed))
 
     def threshold(self, check: str) -> float:
         value = self.spec.checks[check].threshold
@@ -178,7 +190,8 @@ class GradingPlugin:
 
     # -- results ------------------------------------------------------------------------------
     def artifacts_of(self, topic: str) -> dict[str, Any]:
-        return self._artifacts.get(topic, {})
+        """A topic's plot material, every series at most MAX_POINTS long: reports stay small whatever a test kept."""
+        return _capped(self._artifacts.get(topic, {}))
 
     def results(self) -> list[CheckResult]:
         return [self._result(r) for r in self.records.values()]
@@ -219,3 +232,14 @@ def _explain(exc: BaseException) -> tuple[str, str]:
 def _first_line(report: pytest.CollectReport) -> str:
     text = str(report.longrepr).strip().splitlines()
     return text[-1] if text else "collection failed"
+
+
+def _capped(value: Any) -> Any:
+    """`value` with every list longer than MAX_POINTS thinned to MAX_POINTS evenly spaced items (ends kept)."""
+    if isinstance(value, dict):
+        return {k: _capped(v) for k, v in value.items()}
+    if isinstance(value, list) and len(value) > MAX_POINTS:
+        step = (len(value) - 1) / (MAX_POINTS - 1)
+        return [value[round(i * step)] for i in range(MAX_POINTS)]
+    return value
+

@@ -15,6 +15,9 @@ SCHEMA_VERSION = 1
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 STATUSES = ("graded", "failed to load", "timed out", "not submitted", "error")
+# Statuses whose points stand: every check ran, or ran until the submission's time limit stopped its worker
+# ("timed out": the checks left failed with that reason). The others have no scored checks to speak of.
+SCORED = ("graded", "timed out")
 
 
 @dataclass

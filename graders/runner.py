@@ -46,7 +46,7 @@ class TaskRunner:
         self.worker = worker
         self.config = config
         self._memo: dict[str, Any] = {}
-        self._loaded: set[tuple[int | None, Path]] = set()  # (worker pid, module) already imported
+        self._imports: dict[tuple[int | None, Path], float] = {}  # (worker pid, module) -> seconds its import took
 
     def run(self, topic: str, task: str, **args: Any) -> Any:
         module = self.submission.module(topic)
@@ -60,10 +60,11 @@ class TaskRunner:
                 # (or on its scratch disk) can be replayed.
                 self.worker.stop()
             try:
-                self._load(module)
+                import_s = self._load(module)
                 value = self.worker.call(task, module=module, args=args)
                 if isinstance(value, dict):
                     value["call_seconds"] = self.worker.last_call_s
+                    value["import_seconds"] = import_s
                 self._memo[key] = ("ok", value)
             except GradingError as exc:
                 # A failure is remembered too: a hanging train() costs its time limit once, not per test.
@@ -73,17 +74,25 @@ class TaskRunner:
             raise value
         return value
 
+    def _load(self, module: Path) -> float:
+        """Import the module in a call of its own, once per worker start; the seconds it took.
 
-    def _load(self, module: Path) -> None:
-        """Import the module in an untimed call of its own, so import time never counts as training time."""
-        if (self.worker.pid, module) not in self._loaded:
+        Timed like any call: code run at import (training included) is work the submission did, and
+        training_time counts it (finding 8), for the reference alike.
+        """
+        if (self.worker.pid, module) not in self._imports:
             self.worker.call("load", module=module, args={})
-            self._loaded.add((self.worker.pid, module))
+            self._imports[(self.worker.pid, module)] = self.worker.last_call_s
+        return self._imports[(self.worker.pid, module)]
 
 
 def call_key(topic: str, task: str, args: dict[str, Any]) -> str:
     digest = hashlib.sha256(encode({"topic": topic, "task": task, "args": args}))
     return digest.hexdigest()
+
+
+# Part of every cache key: bumped when what a cached result holds changes (2: `import_seconds`).
+_CACHE_FORMAT = "2"
 
 
 class Reference:
@@ -117,7 +126,7 @@ class Reference:
         spec = self.config.topic(topic)
         solution = self.config.root / "solutions" / spec.folder / spec.module
         parts = [call_key(topic, task, args), _file_hash(solution), torch.__version__, resolve_device(self.config),
-                 str(self.config.threads), self.config.digest(), graders.__version__, _tasks_hash()]
+                 str(self.config.threads), self.config.digest(), graders.__version__, _tasks_hash(), _CACHE_FORMAT]
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
     def _start(self) -> TaskRunner:
@@ -126,7 +135,8 @@ class Reference:
             workdir = Path(self._tmp.name)
             submission = open_submission(self.config.root / "solutions", config=self.config, workdir=workdir,
                                          name="reference")
-            worker = Worker(workdir=workdir, config=self.config, deny_paths=deny_paths(self.config))
+            # No watchdog: this worker serves a whole run of submissions; each call still has call_s.
+            worker = Worker(workdir=workdir, config=self.config, deny_paths=deny_paths(self.config), watchdog=False)
             self._runner = TaskRunner(submission, worker, self.config)
         return self._runner
 

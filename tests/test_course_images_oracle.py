@@ -1,6 +1,6 @@
-"""The oracle behind zero_grad and train_mode in topics 4-6 (graders/course/images_oracle.py, issue #6): the
-student's train_one_epoch on the harness's model, compared in the grading process with the reference's; the worker's
-hooks only name the bug."""
+"""The oracles of topics 4-6 (graders/course/images_oracle.py, issues #6 and #11): the student's train_one_epoch on
+the harness's model (drawn from the secret seed) against the reference's, evaluate() against figures computed in the
+grading process; the worker's hooks only name the bug."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from graders.config import load_config
 from graders.course import images_oracle
 from graders.grading import grade_submission
+from graders.plugin import TopicContext
 from graders.runner import Reference
 from graders.tasks import images as tasks
 
@@ -33,6 +34,7 @@ HONEST = {
     "enumerate_and_len": ("    for inputs, labels in loader:", "    for _, (inputs, labels) in enumerate(loader):"),
 }
 NO_ZERO_GRAD, NO_TRAIN = (ZERO_GRAD, ""), ("    model.train()\n", "")
+SETUPS = [{"width": 24, "dropout": 0.3, "lr": 0.03}, {"width": 48, "dropout": 0.6, "lr": 0.08}]
 
 
 def edited(old: str, new: str, source: str = SOLUTION) -> str:
@@ -40,51 +42,80 @@ def edited(old: str, new: str, source: str = SOLUTION) -> str:
     return source.replace(old, new) if old else source
 
 
-def run(source: str, *, dropout: bool) -> dict:
+def run(source: str, *, dropout: bool, setup: dict) -> dict:
     """The oracle task in this process on random images: the same code the worker runs."""
     module = types.ModuleType("student")
     exec(compile(source, "student.py", "exec"), module.__dict__)  # the course's own solution
+    batches = 1 if dropout else images_oracle.ORACLE_BATCHES
     gen = torch.Generator().manual_seed(1)
-    pictures = torch.randint(0, 256, (64, 28, 28), dtype=torch.uint8, generator=gen)  # (N, H, W)
-    labels = torch.randint(0, 10, (64,), generator=gen)
-    return tasks.oracle(module, device="cpu", images=pictures, labels=labels, classes=10,
-                        batches=images_oracle.ORACLE_BATCHES, dropout=dropout, lr=images_oracle.ORACLE_LR, seed=0)
+    pictures = torch.randint(0, 256, (16 * batches, 28, 28), dtype=torch.uint8, generator=gen)  # (N, H, W)
+    labels = torch.randint(0, 10, (16 * batches,), generator=gen)
+    return tasks.oracle(module, device="cpu", images=pictures, labels=labels, classes=10, batches=batches,
+                        width=setup["width"], dropout=setup["dropout"] if dropout else 0.0, lr=setup["lr"], seed=0)
+
+
+@pytest.fixture(scope="module", params=range(len(SETUPS)))
+def setup(request) -> dict:
+    return SETUPS[request.param]
 
 
 @pytest.fixture(scope="module")
-def refs() -> dict[bool, dict]:
-    return {dropout: run(SOLUTION, dropout=dropout) for dropout in (False, True)}
+def refs(setup) -> dict[bool, dict]:
+    return {dropout: run(SOLUTION, dropout=dropout, setup=setup) for dropout in (False, True)}
 
 
 @pytest.mark.parametrize("variant", sorted(HONEST))
-def test_honest_variants_match_the_reference_exactly(refs, variant):
+def test_honest_variants_match_the_reference_exactly(refs, setup, variant):
     source = edited(*HONEST[variant])
-    zero_grad = images_oracle.resets_gradients(run(source, dropout=False), refs[False])
-    train_mode = images_oracle.trains_in_train_mode(run(source, dropout=True), refs[True])
+    zero_grad = images_oracle.resets_gradients(run(source, dropout=False, setup=setup), refs[False])
+    train_mode = images_oracle.trains_in_train_mode(run(source, dropout=True, setup=setup), refs[True])
     assert zero_grad.passed and zero_grad.measured == 0, zero_grad
     assert train_mode.passed and train_mode.measured == 0, train_mode
 
 
-def test_a_missing_zero_grad_shows_from_batch_3_and_costs_zero_grad_only(refs):
+def test_a_missing_zero_grad_shows_from_batch_3_and_costs_zero_grad_only(refs, setup):
     source = edited(*NO_ZERO_GRAD)
-    zero_grad = images_oracle.resets_gradients(run(source, dropout=False), refs[False])
+    zero_grad = images_oracle.resets_gradients(run(source, dropout=False, setup=setup), refs[False])
     assert not zero_grad.passed and "batch 3's loss" in zero_grad.message, zero_grad
-    assert zero_grad.measured > 100 * images_oracle.ORACLE_RTOL and zero_grad.hint == images_oracle.ZERO_GRAD_SEEN
-    assert images_oracle.trains_in_train_mode(run(source, dropout=True), refs[True]).passed
+    assert zero_grad.measured > 1e4 * images_oracle.ORACLE_RTOL and zero_grad.hint == images_oracle.ZERO_GRAD_SEEN
+    assert images_oracle.trains_in_train_mode(run(source, dropout=True, setup=setup), refs[True]).passed
 
 
-def test_a_missing_model_train_shows_at_batch_1_and_costs_train_mode_only(refs):
+def test_a_missing_model_train_shows_at_batch_1_and_costs_train_mode_only(refs, setup):
     source = edited(*NO_TRAIN)
-    train_mode = images_oracle.trains_in_train_mode(run(source, dropout=True), refs[True])
-    assert not train_mode.passed and "batch 1's loss" in train_mode.message, train_mode
-    assert train_mode.measured > 100 * images_oracle.ORACLE_RTOL and train_mode.hint == images_oracle.EVAL_MODE_SEEN
-    assert images_oracle.resets_gradients(run(source, dropout=False), refs[False]).passed
+    train_mode = images_oracle.trains_in_train_mode(run(source, dropout=True, setup=setup), refs[True])
+    assert not train_mode.passed and train_mode.measured > 1e4 * images_oracle.ORACLE_RTOL, train_mode
+    assert train_mode.hint == images_oracle.EVAL_MODE_SEEN
+    assert images_oracle.resets_gradients(run(source, dropout=False, setup=setup), refs[False]).passed
 
 
 def test_an_update_that_differs_alone_is_named(refs):
-    forged = {**refs[False], "after": {**refs[False]["after"], "hidden": refs[False]["after"]["hidden"] + 1.0}}
-    outcome = images_oracle.resets_gradients(forged, refs[False])
+    after = refs[False]["after"]
+    moved = {**after["named"], "hidden.weight": after["named"]["hidden.weight"] + 1.0}
+    outcome = images_oracle.resets_gradients({**refs[False], "after": {**after, "named": moved}}, refs[False])
     assert not outcome.passed and "update to the weights differs" in outcome.message
+
+
+def test_the_setup_is_a_secret_draw():
+    topics = [TopicContext("deep_neural_network", CONFIG.topics["deep_neural_network"], 0, s) for s in range(40)]
+    drawn = {tuple(images_oracle.setup(t).values()) for t in topics}
+    assert len(drawn) > 10  # widths, dropouts and learning rates vary with the secret seed
+    assert images_oracle.setup(topics[3]) == images_oracle.setup(topics[3])
+
+
+@pytest.mark.parametrize("honest", [True, False])
+def test_evaluate_is_judged_on_figures_computed_in_the_grading_process(honest):
+    module = types.ModuleType("student")
+    source = SOLUTION if honest else SOLUTION.replace("    model.eval()\n    total_loss", "    total_loss")
+    exec(compile(source, "student.py", "exec"), module.__dict__)
+    topic = TopicContext("deep_neural_network", CONFIG.topics["deep_neural_network"], 0, 7)
+    images, labels, classes, size = images_oracle._evaluate_setup(topic, CONFIG)
+    drawn = images_oracle.setup(topic)
+    found = tasks.evaluate(module, device="cpu", images=images, labels=labels, classes=classes, width=drawn["width"],
+                           dropout=drawn["dropout"], batch_size=size, seed=topic.seed)
+    outcomes = images_oracle.evaluate_agrees(found, images_oracle.evaluate_expected(topic, config=CONFIG))
+    assert len(images) % size  # the last batch is smaller: a mean of batch means would show
+    assert all(o.passed for o in outcomes) is honest, outcomes
 
 
 # -- forging the worker's hooks earns nothing: graded end to end, as a submission ---------------------------

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from graders.errors import ProtocolError, WorkerCrashed, WorkerTimeout
-from graders.worker.protocol import decode, encode, read_message
+from graders.worker.protocol import decode, encode, read_message, send_message
 
 LIMIT = 1 << 20
 
@@ -80,4 +80,39 @@ def test_read_message_refuses_an_announced_huge_frame():
             read_message(read, deadline=time.monotonic() + 1, max_bytes=LIMIT)
     finally:
         os.close(read)
+        os.close(write)
+
+
+def test_send_message_round_trips_through_a_pipe():
+    read, write = os.pipe()
+    try:
+        send_message(write, {"task": "fit", "x": torch.ones(3)}, deadline=time.monotonic() + 1)
+        back = read_message(read, deadline=time.monotonic() + 1, max_bytes=LIMIT)
+        assert back["task"] == "fit" and torch.equal(back["x"], torch.ones(3))
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_send_message_gives_up_at_its_deadline_when_nobody_reads():
+    # A frame bigger than the pipe's buffer, and a reader that never reads (finding 4): a blocking write
+    # would hold the grader for ever.
+    read, write = os.pipe()
+    try:
+        start = time.monotonic()
+        with pytest.raises(WorkerTimeout):
+            send_message(write, {"images": torch.zeros(1 << 18)}, deadline=start + 0.3)
+        assert time.monotonic() - start < 2
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_send_message_to_a_pipe_nobody_holds_is_a_crash():
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        with pytest.raises(WorkerCrashed):
+            send_message(write, {"stop": True}, deadline=time.monotonic() + 1)
+    finally:
         os.close(write)

@@ -50,3 +50,11 @@ def test_write_batch_reports(tmp_path):
     paths = write_batch_reports(sample_batch(), tmp_path, formats=["csv"])
     assert paths == [tmp_path / "gradebook.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gradebook.csv"]
+
+
+def test_a_timed_out_submission_counts_among_the_graded_and_needs_a_look():
+    batch = sample_batch()
+    batch[0].status, batch[0].reason = "timed out", "the submission's time limit (600 s) was used up"
+    html = summary_html(batch)
+    assert "4 submissions, 3 graded" in html  # carol failed to load; alice's points up to the limit stand
+    assert "timed out: the submission&#x27;s time limit" in html.split("Needs a human look")[1]

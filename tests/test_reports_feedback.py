@@ -129,3 +129,12 @@ def test_a_topic_not_submitted_states_its_reason_once():
         check.passed, check.points, check.message = False, 0.0, "the submission has no 01_tensors/tensors.py"
     for text in (feedback_md(result, audience="instructor"), feedback_html(result, audience="instructor")):
         assert text.count("no 01_tensors/tensors.py") == 1
+
+
+def test_a_timed_out_submission_keeps_its_points_and_says_why():
+    result = sample_result()
+    result.status, result.reason = "timed out", "the submission's time limit (600 s) was used up"
+    md, html = feedback_md(result, audience="instructor"), feedback_html(result, audience="instructor")
+    assert "**Stopped at the time limit (timed out):** the submission's time limit (600 s) was used up" in md
+    assert "Stopped at the time limit (timed out):</strong> the submission&#x27;s time limit" in html
+    assert "Not graded" not in md + html and "**Score: 6.5 / 13 points**" in md  # the checks that ran count

@@ -37,3 +37,12 @@ def test_unloadable_submission_is_an_error_not_green():
 
 def test_matches_golden(update_goldens):
     assert_golden("junit.student.xml", junit(sample_result()), update_goldens)
+
+
+def test_a_timed_out_submission_is_an_error_beside_its_checks():
+    result = sample_result()
+    result.status, result.reason = "timed out", "the submission's time limit (600 s) was used up"
+    root = ET.fromstring(junit(result, audience="instructor"))
+    assert [s.get("name") for s in root.findall("testsuite")] == ["01_tensors", "03_mlp", "submission"]
+    case = root.find("testsuite[@name='submission']/testcase")
+    assert case.get("name") == "submission time limit" and case.find("error").get("type") == "timed out"

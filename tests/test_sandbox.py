@@ -23,6 +23,7 @@ from graders.worker import sandbox
 
 SANDBOX = Path(sandbox.__file__).resolve()
 FOUND = {p.name: p for p in sandbox.available()}  # one probe child per session: what this machine enforces
+ROOTED = FOUND["filesystem"].detail.startswith("new root")  # the allow-list; else the deny-list covers
 
 # Loads the module by path (no package __init__ runs), locks down unless told not to, then runs the test's body.
 PRELUDE = """
@@ -34,6 +35,9 @@ args = json.loads(sys.argv[2])
 extra = args.pop("extra", {})
 if "nofile_hard" in extra:
     resource.setrlimit(resource.RLIMIT_NOFILE, (extra["nofile_hard"], extra["nofile_hard"]))
+if extra.get("no_pivot"):  # stands in for a kernel that refuses pivot_root: the deny-list fallback
+    sandbox.rootfs._PIVOT_ROOT.clear()
+sys.path[:0] = extra.get("sys_path", [])  # e.g. the course root, as `python -m pytest` puts it there
 found = sandbox.lock_down(**args) if args else []
 
 def attempt(action):
@@ -122,7 +126,8 @@ def test_connecting_to_a_loopback_server_fails(lock: dict[str, Any], server: int
 
 
 @needs("filesystem")
-def test_denied_paths_read_as_empty(base: Path, lock: dict[str, Any]) -> None:
+@pytest.mark.parametrize("new_root", [True, False], ids=["new_root", "deny_list_only"])
+def test_denied_paths_read_as_empty(base: Path, lock: dict[str, Any], new_root: bool) -> None:
     course = base / "course"
     (course / "solutions").mkdir(parents=True)
     (course / "solutions" / "answer.py").write_text("ANSWER = 42\n")
@@ -130,19 +135,24 @@ def test_denied_paths_read_as_empty(base: Path, lock: dict[str, Any]) -> None:
     (course / "public.txt").write_text("public")
     (base / "link").symlink_to(course / "solutions")
     (base / "dangling").symlink_to(base / "nowhere")
-    # Relative, through a symlink, a file, missing paths: each is resolved or skipped.
+    # Relative, through a symlink, a file, missing paths: each is resolved or skipped. The course is allowed, so
+    # in a new root the covers are what hides its secrets (the second layer).
     lock["deny_paths"] += ["../link", "grading.yaml", base / "missing", base / "dangling"]
+    lock.update(read_paths=[course], extra={"no_pivot": not new_root})
     child = run_child(f"""
         read = lambda path: open(path).read()
-        verdict(secret=attempt(lambda: read("{base}/hidden/secret.py")), listing=os.listdir("{base}/hidden"),
+        verdict(secret=attempt(lambda: read("{base}/hidden/secret.py")),
+                listing=attempt(lambda: os.listdir("{base}/hidden")),
                 answer=attempt(lambda: read("{course}/solutions/answer.py")),
                 config=attempt(lambda: read("{course}/grading.yaml")),
                 public=attempt(lambda: read("{course}/public.txt")))
     """, lock, cwd=course)
     v = child.verdict
-    assert (v["secret"], v["listing"], v["answer"]) == ("FileNotFoundError", [], "FileNotFoundError"), child.stderr
+    assert (v["secret"], v["answer"]) == ("FileNotFoundError", "FileNotFoundError"), child.stderr
+    assert v["listing"] == ("FileNotFoundError" if new_root and ROOTED else [])  # not in the allow-list, or emptied
     assert (v["config"], v["public"]) == ("", "public")
     assert "/course/solutions" in v["protections"]["filesystem"][1]
+    assert v["protections"]["filesystem"][1].startswith("new root") == (new_root and ROOTED)
 
 
 def test_deny_path_holding_the_workdir_is_refused(base: Path, lock: dict[str, Any]) -> None:
@@ -158,12 +168,13 @@ def test_deny_path_holding_the_workdir_is_refused(base: Path, lock: dict[str, An
 def test_cannot_write_outside_the_workdir(base: Path, lock: dict[str, Any]) -> None:
     (base / "outside").mkdir(mode=0o755)  # root's, like the grader's own files
     (base / "work" / "given.txt").write_text("from the grader")
+    lock["read_paths"] = [base / "outside"]  # visible, so that the write meets the kernel's checks
     child = run_child(f"""
         def write(path):
             with open(path, "a") as f:
                 f.write("x")
-        def unmount():
-            sandbox._check(sandbox._libc().umount2(b"{base}/hidden", 0), "umount2")
+        def unmount():  # the workdir's overlay: without it the student's writes would reach the grader's disk
+            sandbox._check(sandbox._libc().umount2(b"{base}/work", 0), "umount2")
         def unmount_from_own_user_namespace():  # full capabilities there, but the covers came locked
             sandbox._unshare(sandbox.CLONE_NEWUSER | sandbox.CLONE_NEWNS, "CLONE_NEWUSER|CLONE_NEWNS")
             unmount()
@@ -171,12 +182,13 @@ def test_cannot_write_outside_the_workdir(base: Path, lock: dict[str, Any]) -> N
                        mine=attempt(lambda: write("new.txt")), given=attempt(lambda: write("given.txt")),
                        back_to_root=attempt(lambda: os.setuid(0)), unmount=attempt(unmount))
         outcome["unmount_in_userns"] = attempt(unmount_from_own_user_namespace)
-        verdict(listing=os.listdir("{base}/hidden"), **outcome)
+        verdict(listing=attempt(lambda: os.listdir("{base}/hidden")), **outcome)
     """, lock)
     v = child.verdict
     assert (v["uid"], v["cwd"]) == (65534, str(base / "work")), child.stderr
-    assert (v["outside"], v["mine"], v["given"]) == ("PermissionError", "ok", "ok")
-    assert (v["back_to_root"], v["unmount"], v["listing"]) == ("PermissionError", "PermissionError", [])
+    assert v["outside"] in ("PermissionError", "OSError") and (v["mine"], v["given"]) == ("ok", "ok")  # OSError: EROFS
+    assert (v["back_to_root"], v["unmount"]) == ("PermissionError", "PermissionError")
+    assert v["listing"] == ("FileNotFoundError" if ROOTED else [])
     assert v["unmount_in_userns"] in ("OSError", "PermissionError")  # EINVAL: locked; EPERM: no user namespaces
     assert not (base / "outside" / "x").exists()
 
@@ -186,7 +198,7 @@ def test_unreadable_read_path_keeps_uid_0_without_capabilities(base: Path, lock:
     (base / "closed").mkdir(mode=0o700)
     lock["read_paths"] = [base / "closed"]
     child = run_child(f"""
-        unmount = lambda: sandbox._check(sandbox._libc().umount2(b"{base}/hidden", 0), "umount2")
+        unmount = lambda: sandbox._check(sandbox._libc().umount2(b"{base}/work", 0), "umount2")
         verdict(uid=os.getuid(), cwd=os.getcwd(), caps=sandbox._status("CapEff"), unmount=attempt(unmount))
     """, lock)
     v = child.verdict
@@ -196,17 +208,21 @@ def test_unreadable_read_path_keeps_uid_0_without_capabilities(base: Path, lock:
 
 
 @needs("user")
-def test_interpreter_and_workdir_behind_a_private_directory_stay_reachable(base: Path, lock: dict[str, Any]) -> None:
-    # Like /root (mode 700) holding pyenv, or /tmp/pytest-of-root holding a workdir.
+@pytest.mark.parametrize("new_root", [True, False], ids=["new_root", "bridge"])
+def test_interpreter_and_workdir_behind_a_private_directory_stay_reachable(base: Path, lock: dict[str, Any],
+                                                                           new_root: bool) -> None:
+    # Like /root (mode 700) holding pyenv, or /tmp/pytest-of-root holding a workdir. A new root makes the
+    # directories above what it binds 0755; without one, the bridge covers the private directory.
     (base / "private" / "work").mkdir(parents=True)
     (base / "private" / "other").mkdir()
     (base / "private").chmod(0o700)
-    lock["workdir"] = base / "private" / "work"
+    lock.update(workdir=base / "private" / "work", extra={"no_pivot": not new_root})
     child = run_child(f"""
         verdict(write=attempt(lambda: open("mine.txt", "w").close()), private=os.listdir("{base}/private"))
     """, lock)
     v = child.verdict
-    assert v["protections"]["user"][0] and f"{base}/private" in v["protections"]["user"][1], child.stderr
+    assert v["protections"]["user"][0], child.stderr
+    assert (f"{base}/private" in v["protections"]["user"][1]) == (not (new_root and ROOTED))  # bridged
     assert (v["write"], v["private"]) == ("ok", ["work"])  # the rest of the private directory stays hidden
 
 
@@ -330,7 +346,7 @@ def test_without_capabilities_namespaces_come_from_a_user_namespace(base: Path, 
     # Root with an empty bounding set stands in for an unprivileged machine (or a container without CAP_SYS_ADMIN).
     child = run_child(f"""
         import socket
-        unmount = lambda: sandbox._check(sandbox._libc().umount2(b"{base}/hidden", 0), "umount2")
+        unmount = lambda: sandbox._check(sandbox._libc().umount2(b"{base}/work", 0), "umount2")
         verdict(secret=attempt(lambda: open("{base}/hidden/secret.py").close()), unmount=attempt(unmount),
                 connect=attempt(lambda: socket.create_connection(("127.0.0.1", {server}), timeout=2).close()))
     """, lock, wrapper=("setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--"))

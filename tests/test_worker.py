@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from graders.config import load_config
+from graders.data import checkpoints
 from graders.errors import TaskFailed, WorkerCrashed, WorkerTimeout
 from graders.runner import deny_paths
 from graders.worker.client import Worker, kill_uid
@@ -134,6 +135,23 @@ def test_hidden_material_cannot_be_read(worker, workdir, target):
     assert target.read_text()[:40] not in str(info.value)
 
 
+def test_cached_checkpoints_are_all_the_worker_reads_of_the_weights_folder(tmp_path):
+    # The client hands the worker the checkpoint files (read_paths); its new root holds nothing else of the folder.
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / checkpoints.CHECKPOINTS["alexnet"]).write_text("weights")
+    (hub / "notes.txt").write_text("private")
+    (tmp_path / "work").mkdir()
+    config = dataclasses.replace(SHORT, weights_dir=str(tmp_path / "torch"))
+    paths = [str(hub / checkpoints.CHECKPOINTS["alexnet"]), str(hub / "notes.txt")]
+    body = f"raise RuntimeError('SEEN:' + str([os.path.exists(p) and open(p).read() for p in {paths!r}]))"
+    with Worker(workdir=tmp_path / "work", config=config, deny_paths=deny_paths(config)) as w:
+        with pytest.raises(TaskFailed) as info:
+            train_with(w, module(tmp_path / "work", "weights", "import os\n" + bad_train(body)))
+        rooted = next(p for p in w.protections if p["name"] == "filesystem")["detail"].startswith("new root")
+    assert "SEEN:['weights', " + ("False" if rooted else "'private'") in str(info.value)
+
+
 def test_wrong_return_type_is_named(worker, workdir):
     with pytest.raises(TaskFailed, match="train\\(\\) must return a list of floats, got dict"):
         train_with(worker, module(workdir, "wrong_type", bad_train("return {'loss': 1}")))
@@ -233,3 +251,131 @@ def test_warm_up_starts_the_fork_server_that_workers_then_share():
         assert started._proc.poll() is None
     finally:
         Zygote._instances.pop(key).close()
+
+
+# Keeps the request pipe open (so the grader's writes neither fail nor get read) and waits on a fresh pipe instead.
+STOP_READING = """
+import fcntl, os
+_kept = []
+for name in os.listdir("/proc/self/fd"):
+    fd = int(name)
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        continue
+    if target.startswith("pipe:") and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+        fresh = os.pipe()  # never written
+        _kept.extend([os.dup(fd), *fresh])
+        os.dup2(fresh[0], fd)
+return [0.0] * epochs
+"""
+
+
+def test_a_worker_that_stops_reading_cannot_hold_the_grader(worker, workdir):
+    train_with(worker, module(workdir, "stops_reading", bad_train(STOP_READING)))
+    # The next request is bigger than a pipe's buffer: the write itself has to give up at the call's deadline.
+    x = torch.zeros(300_000, 1)
+    args = dict(model="LinearRegression", init={}, x=x, y=x, eval_x=x, epochs=1, lr=0.1, seed=0)
+    start = time.monotonic()
+    with pytest.raises(WorkerTimeout, match="timed out"):
+        worker.call("regression.fit", module=workdir / "submission" / "stops_reading.py", args=args)
+    assert time.monotonic() - start < SHORT.limits.call_s + 5
+    assert train_with(worker, module(workdir, "after_stall", bad_train("return [0.0] * epochs")))["losses"]
+
+
+AWAKE = """
+import threading, time
+_awake = [0.0]  # seconds this thread ran, counted in small steps: a long gap means it was stopped
+
+
+def _tick():
+    last = time.monotonic()
+    while True:
+        time.sleep(0.005)
+        now = time.monotonic()
+        if now - last < 0.25:
+            _awake[0] += now - last
+        last = now
+
+
+threading.Thread(target=_tick, daemon=True).start()
+"""
+
+
+def test_no_student_code_runs_between_calls(worker, workdir):
+    path = module(workdir, "awake", AWAKE + bad_train("return [_awake[0]] * epochs"))
+    first = train_with(worker, path)["losses"][0]
+    time.sleep(1.5)  # the grader at work elsewhere: the worker is frozen meanwhile
+    second = train_with(worker, path)["losses"][0]
+    assert second - first < 0.5, f"a thread ran {second - first:.2f} s while the grader waited 1.5 s"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def test_the_submission_time_limit_is_a_watchdog(tmp_path):
+    from graders.worker.zygote import Zygote, worker_env
+
+    Zygote.shared(worker_env(SHORT.threads))  # warm: the budget below is for the calls, not for importing torch
+    config = dataclasses.replace(SHORT, limits=dataclasses.replace(SHORT.limits, submission_s=5))
+    with Worker(workdir=tmp_path, config=config, deny_paths=deny_paths(config)) as worker:
+        path = module(tmp_path, "quick", bad_train("return [0.0] * epochs"))
+        train_with(worker, path)
+        pid = worker.pid
+        assert pid is not None and _running(pid)
+        time.sleep(max(0.0, worker.deadline - time.monotonic()) + 1.5)
+        # No call was in flight: the timer killed the (frozen) worker on its own.
+        assert not _running(pid)
+        start = time.monotonic()
+        with pytest.raises(WorkerTimeout, match=r"time limit \(5 s\) was used up"):
+            train_with(worker, path)
+        assert time.monotonic() - start < 0.5 and worker.timed_out
+
+
+READ_LOG = """
+import os
+seen = []
+for fd in (1, 2):  # stdout and stderr: the log
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        seen.append(os.read(fd, 1 << 20).decode(errors="replace"))
+    except OSError as exc:
+        seen.append(type(exc).__name__)
+    try:
+        with open(f"/proc/self/fd/{fd}", "rb") as log:
+            seen.append(log.read().decode(errors="replace"))
+    except OSError as exc:
+        seen.append(type(exc).__name__)
+raise RuntimeError("SEEN " + str(["secret-" in text for text in seen]))
+"""
+
+
+def test_a_restarted_worker_reads_nothing_of_its_predecessor(worker, workdir):
+    secret = f"secret-{os.urandom(4).hex()}"
+    train_with(worker, module(workdir, "printer", bad_train(f"print({secret!r}, flush=True)\nreturn [0.0] * epochs")))
+    assert secret in worker.output_tail()  # the grader reads it, for feedback
+    first_uid = worker.uid
+    worker.stop()  # as TaskRunner does for a deliberate repeat
+    with pytest.raises(TaskFailed, match="SEEN") as info:
+        train_with(worker, module(workdir, "log_reader", bad_train(READ_LOG)))
+    assert "True" not in str(info.value), str(info.value)
+    assert secret not in worker.output_tail()  # a new log for the new start
+    assert worker.uid != first_uid  # nothing keyed by uid (the kernel keyring...) carries over
+
+
+def test_the_fork_server_waits_a_bounded_time_for_a_worker_to_end():
+    from graders.worker.zygote import _reap
+
+    child = subprocess.Popen(["sleep", "30"])  # a worker still running when the grader asks for its exit code
+    pending: set[int] = set()
+    start = time.monotonic()
+    assert _reap(child.pid, pending, timeout=0.2) is None and pending == {child.pid}
+    assert time.monotonic() - start < 1  # the zygote, and the grader waiting on its answer, move on
+    child.kill()
+    assert _reap(child.pid, pending, timeout=5) == -9 and not pending
+    child.returncode = -9  # reaped above: Popen must not wait for it again

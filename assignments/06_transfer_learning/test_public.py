@@ -6,40 +6,41 @@
 import torch
 
 from graders import checks
-from graders.course import images
+from graders.course import images, images_oracle, transfer
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 # One colour per image, far from the ImageNet mean: normalised, each gives a known constant per channel.
 COLOURS = [(200, 30, 120), (10, 250, 60)]
 
 
-def _structure(info, expect, variant, num_classes):
+def _structure(run, expect, variant, num_classes, when):
     name = f"build_{variant}(num_classes={num_classes})"
-    expect(images.linear_head(info, layer="classifier.6", shape=(num_classes, 4096), name=name))
-    expect(images.frozen(info, prefix="features.", name=name))
+    expect(transfer.linear_head(run, shape=(num_classes, 4096), name=name))
+    # Frozen: judged on the parameters that crossed, before and after `when` (never on requires_grad flags).
+    expect(transfer.only_head_trains(run, name=name, when=when))
     return name
 
 
 def test_alexnet_structure(submission, topic, config, expect):
     # Three classes, not the two of the training data: a head hard-wired to 2 shows.
     info = images.inspect(submission, topic, "alexnet", config=config, init={"num_classes": 3})
-    name = _structure(info, expect, "alexnet", 3)
+    name = _structure(info, expect, "alexnet", 3, "one optimisation step")
     expect(checks.tensor(info["output"], name=f"{name}(x)", shape=(4, 3), dtype=torch.float32))
 
 
 def test_vgg16_structure(submission, topic, config, expect):
     # From the training run: VGG16 costs seconds to build, so it is built once per side.
-    _structure(images.fit(submission, topic, "vgg16", config=config), expect, "vgg16", 2)
+    _structure(images.fit(submission, topic, "vgg16", config=config), expect, "vgg16", 2, "training")
 
 
 def test_transforms(submission, topic, config, expect):
     size = int(images.budget(topic, "alexnet")["image_size"])
-    solid = images.solid_colours(COLOURS, size)
+    solid = transfer.solid_colours(COLOURS, size)
     mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
     for which, name in (("train", "transforms(train=True)"), ("eval", "transforms(train=False)")):
         for t in images.transformed(submission, topic, "alexnet", which, config=config) or [None]:
             expect(checks.tensor(t, name=f"{name}(image)", shape=(3, size, size), dtype=torch.float32))
-        tensors = images.transformed_images(submission, topic, "alexnet", which, solid)
+        tensors = images.transformed(submission, topic, "alexnet", which, config=config, images=solid)
         for i, colour in enumerate(COLOURS):
             t = tensors[i] if i < len(tensors) else None
             expect(checks.tensor(t, name=f"{name}(one-colour image)", shape=(3, size, size), dtype=torch.float32))
@@ -68,10 +69,10 @@ def test_train_returns_losses(submission, topic, config, expect, data_source):
 def test_alexnet_head_only_trains(submission, topic, config, expect):
     run = images.fit(submission, topic, "alexnet", config=config)
     expect(images.valid_run(run, topic, "alexnet"))
-    expect(images.hinted(images.only_head_trained(run), run))
+    expect(images.hinted(transfer.only_head_trains(run, name="build_alexnet()"), run))
 
 
 def test_evaluate(submission, topic, config, expect):
-    run = images.fit(submission, topic, "alexnet", config=config)
-    for outcome in images.evaluate_agrees(run):
+    run = images_oracle.evaluate_run(submission, topic, config=config)
+    for outcome in images_oracle.evaluate_agrees(run, images_oracle.evaluate_expected(topic, config=config)):
         expect(outcome)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from graders import checks
 from graders.plugin import TopicContext, TopicProxy
@@ -43,15 +44,24 @@ VARIANTS = {
 
 # The models each topic trains in full (timed, mean loss checked); the first is also repeated for determinism.
 TRAINED = {"deep_neural_network": ("classifier",), "cnn": ("lenet", "cifarnet"), "transfer_learning": ("alexnet",)}
+CRITERION_HINT = "call the criterion you are given once per batch, on model(inputs) and labels"
 
 
 @dataclass(frozen=True)
 class Data:
     train_images: torch.Tensor  # uint8 (N, H, W) or (N, H, W, 3)
     train_labels: torch.Tensor  # int64 (N,)
-    eval_images: torch.Tensor  # uint8 (M, ...)
+    eval_images: torch.Tensor  # uint8 (M, ...), in an order drawn from the secret seed
     eval_labels: torch.Tensor  # int64 (M,): stays in the grading process
     sources: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Batches:
+    """What each call of the criterion saw, measured here: its mean cross-entropy and its number of rows."""
+
+    losses: list[float]
+    sizes: list[int]
 
 
 def budget(topic: TopicContext, variant: str) -> dict[str, float]:
@@ -63,9 +73,13 @@ def data(topic: TopicContext, variant: str, *, data_dir: str) -> Data:
     b = budget(topic, variant)
     size = int(b.get("image_size", 0))
     train = _load(VARIANTS[variant].dataset, data_dir, True, int(b["n_train"]), size, None)
-    # Stand-in held-out images from a secret seed: the worker knows the generator, not the seed.
+    # Stand-in held-out images from a secret seed: the worker knows the generator, not the seed. Stand-ins and
+    # real subsets come class by class (0, 1, ..., 9, 0, ...): handed over in that order, "predict i % 10" would
+    # score 1.0 untrained. The order the worker sees is a permutation from the secret seed (issue #11).
     held_out = _load(VARIANTS[variant].dataset, data_dir, False, int(b["n_eval"]), size, topic.eval_seed)
-    return Data(train.images, train.labels, held_out.images, held_out.labels, (train.source, held_out.source))
+    order = topic.held_out_order(len(held_out.labels))
+    return Data(train.images, train.labels, held_out.images[order], held_out.labels[order],
+                (train.source, held_out.source))
 
 
 @functools.lru_cache(maxsize=16)
@@ -107,6 +121,17 @@ def weights_source(spec: dict[str, Any]) -> str:
     return f"ImageNet weights: {weights['file']}" if "file" in weights else "seeded stand-in weights (no checkpoint)"
 
 
+def evidence_spec(topic: TopicContext, variant: str) -> dict[str, Any] | None:
+    """What of a pretrained model crosses for the grader: its head in full, a sample of its frozen features.
+
+    Other models cross whole (inspect) or not at all (fit): nothing checks their parameters after training.
+    """
+    if not VARIANTS[variant].weights:
+        return None
+    return {"named": ["classifier.6.weight", "classifier.6.bias"], "prefix": "features.", "per_tensor": 16,
+            "seed": topic.seed}
+
+
 def _transform(variant: str, which: str, size: int) -> dict[str, Any]:
     spec = getattr(VARIANTS[variant], f"{which}_transform")
     if VARIANTS[variant].sized:
@@ -124,9 +149,10 @@ def fit(side: TopicProxy, topic: TopicContext, variant: str, *, config: Any, **e
         optimizer["momentum"] = float(b["momentum"])
     return side.run("images.fit", build=build_spec(topic, variant, weights_dir=config.weights_dir),
                     train_images=d.train_images, train_labels=d.train_labels, eval_images=d.eval_images,
-                    probe=int(b["probe"]), epochs=int(b["epochs"]), batch_size=int(b["batch_size"]),
-                    optimizer=optimizer, train_transform=_transform(variant, "train", size),
-                    eval_transform=_transform(variant, "eval", size), seed=topic.seed, **extra)
+                    epochs=int(b["epochs"]), batch_size=int(b["batch_size"]), optimizer=optimizer,
+                    train_transform=_transform(variant, "train", size),
+                    eval_transform=_transform(variant, "eval", size), seed=topic.seed,
+                    evidence=evidence_spec(topic, variant), **extra)
 
 
 def inspect(side: TopicProxy, topic: TopicContext, variant: str, *, config: Any, init: dict | None = None,
@@ -137,14 +163,16 @@ def inspect(side: TopicProxy, topic: TopicContext, variant: str, *, config: Any,
         spec["init"] = init
     if probe is None:
         probe = torch.randn(4, *VARIANTS[variant].probe_shape, generator=torch.Generator().manual_seed(topic.seed))
-    return side.run("images.inspect", build=spec, probe=probe, seed=topic.seed)
+    return side.run("images.inspect", build=spec, probe=probe, seed=topic.seed,
+                    evidence=evidence_spec(topic, variant))
 
 
 def transformed(side: TopicProxy, topic: TopicContext, variant: str, which: str, *, config: Any,
-                seed_shift: int = 0, n: int = 4) -> list[Any]:
-    """The student's train or eval transform applied to the first training images."""
+                seed_shift: int = 0, n: int = 4, images: torch.Tensor | None = None) -> list[Any]:
+    """The student's train or eval transform applied to `images` (by default the first `n` training images)."""
     size = int(budget(topic, variant).get("image_size", 0))
-    images = data(topic, variant, data_dir=str(config.resolve(config.data_dir))).train_images[:n]
+    if images is None:
+        images = data(topic, variant, data_dir=str(config.resolve(config.data_dir))).train_images[:n]
     out = side.run("images.transform", transform=_transform(variant, which, size), images=images,
                    seed=topic.seed + seed_shift)
     return out["tensors"] if isinstance(out, dict) and isinstance(out.get("tensors"), list) else []
@@ -161,11 +189,85 @@ def valid_run(run: Any, topic: TopicContext, variant: str) -> checks.Outcome:
     return checks.tensor(run.get("predictions"), name="predictions", shape=(int(b["n_eval"]),), dtype=torch.int64)
 
 
-def batch_losses(run: dict[str, Any]) -> list[float]:
-    seen = run.get("batch_losses")
-    if not isinstance(seen, list) or not all(isinstance(s, list) and len(s) == 2 for s in seen):
-        return []
-    return [float(loss) for loss, _ in seen]
+def batches(run: Any, topic: TopicContext, variant: str) -> Batches | checks.Outcome:
+    """The fit's batch losses, computed here from the logits and targets the criterion saw (issue #11).
+
+    A correct train_one_epoch calls the criterion once per batch: any other count fails here, before a report
+    could keep millions of records.
+    """
+    b = budget(topic, variant)
+    calls = int(b["epochs"]) * math.ceil(int(b["n_train"]) / int(b["batch_size"]))
+    seen = run.get("criterion") if isinstance(run, dict) else None
+    return criterion_batches(seen, calls=calls, rows=int(b["batch_size"]), what="train_one_epoch()")
+
+
+def criterion_batches(seen: Any, *, calls: int, rows: int, what: str) -> Batches | checks.Outcome:
+    """Each criterion call's mean cross-entropy, from its logits and targets; a failed Outcome if they are unfit."""
+    if not (isinstance(seen, dict) and isinstance(seen.get("logits"), list) and isinstance(seen.get("targets"), list)
+            and type(seen.get("calls")) is int):
+        return checks.fail(f"{what}: the worker reported no criterion calls", hint=CRITERION_HINT)
+    if seen["calls"] != calls:
+        return checks.fail(f"{what} called the criterion {seen['calls']} times for {calls} batches",
+                           measured=seen["calls"], threshold=calls, hint=CRITERION_HINT)
+    pairs = list(zip(seen["logits"], seen["targets"], strict=False))
+    if len(pairs) != calls or not all(_batch_shaped(logits, targets, rows) for logits, targets in pairs):
+        return checks.fail(f"{what} called the criterion with something else than (B, classes) logits and (B,) class "
+                           f"indices of at most {rows} rows", hint=CRITERION_HINT)
+    losses = [float(F.cross_entropy(logits.double(), targets)) for logits, targets in pairs]
+    return Batches(losses, [len(targets) for _, targets in pairs])
+
+
+def _batch_shaped(logits: Any, targets: Any, rows: int) -> bool:
+    if not (type(logits) is torch.Tensor and type(targets) is torch.Tensor and logits.dim() == 2):
+        return False
+    if logits.dtype != torch.float32 or targets.dtype != torch.int64 or targets.shape != (logits.shape[0],):
+        return False
+    return 0 < len(targets) <= rows and bool(((targets >= 0) & (targets < logits.shape[1])).all())
+
+
+def crossed(run: Any, stage: str) -> dict[str, Any] | None:
+    """The "before" or "after" parameters of a run ({"named": {name: tensor}, "sample": tensor}), if well formed."""
+    found = run.get(stage) if isinstance(run, dict) else None
+    if not (isinstance(found, dict) and isinstance(found.get("named"), dict)):
+        return None
+    if type(found.get("sample", torch.empty(0))) is not torch.Tensor:
+        return None
+    return found if all(type(t) is torch.Tensor for t in found["named"].values()) else None
+
+
+def update_gap(run: Any, ref: Any, param: str) -> float:
+    """How far a parameter's update in training (after minus before, crossed as tensors) is from the reference's:
+    |update - reference's| / |reference's|; inf where either is missing or the shapes differ."""
+    updates = []
+    for side in (run, ref):
+        before, after = crossed(side, "before"), crossed(side, "after")
+        b = before["named"].get(param) if before else None
+        a = after["named"].get(param) if after else None
+        if b is None or a is None or a.shape != b.shape:
+            return math.inf
+        updates.append((a.double() - b.double()).reshape(-1))
+    if updates[0].shape != updates[1].shape:
+        return math.inf
+    scale = float(torch.linalg.vector_norm(updates[1]))
+    return float(torch.linalg.vector_norm(updates[0] - updates[1])) / max(scale, 1e-12)
+
+
+def curve(run: Any, topic: TopicContext, variant: str) -> list[float]:
+    """The batch losses for a plot; none when the criterion calls are unfit."""
+    found = batches(run, topic, variant)
+    return found.losses if isinstance(found, Batches) else []
+
+
+def loss_decreases(run: Any, topic: TopicContext, variant: str, *, ratio: float, config: Any) -> checks.Outcome:
+    """The batch losses (computed here) fall, and the trained model beats a constant guess on held-out images."""
+    found = batches(run, topic, variant)
+    if isinstance(found, checks.Outcome):
+        return found
+    outcome = hinted(checks.loss_decreases(found.losses, window=10, ratio=ratio), run)
+    if not outcome.passed:
+        return outcome
+    beaten = learned(run, topic, variant, config=config)  # losses from the worker's criterion, checked on hidden labels
+    return outcome if beaten.passed else beaten
 
 
 def learned(run: dict[str, Any], topic: TopicContext, variant: str, *, config: Any) -> checks.Outcome:
@@ -186,8 +288,31 @@ def quality(run: dict[str, Any], ref: dict[str, Any], topic: TopicContext, varia
                                    ratio=topic.threshold(check))
 
 
+def mean_loss_agrees(run: dict[str, Any], topic: TopicContext, variant: str) -> checks.Outcome:
+    """Each epoch's returned loss is the per-sample mean of that epoch's batch losses, both measured here."""
+    found = batches(run, topic, variant)
+    if isinstance(found, checks.Outcome):
+        return found
+    b = budget(topic, variant)
+    epochs, samples = int(b["epochs"]), int(b["n_train"])
+    per_epoch = len(found.losses) // epochs
+    for epoch in range(epochs):
+        part = slice(epoch * per_epoch, (epoch + 1) * per_epoch)
+        if sum(found.sizes[part]) != samples:  # the sizes are the loader's, which the grader built
+            return checks.fail(f"epoch {epoch + 1}: the criterion saw {sum(found.sizes[part])} samples, the loader "
+                               f"holds {samples}", hint=CRITERION_HINT)
+        expected = sum(loss * size for loss, size in zip(found.losses[part], found.sizes[part], strict=True))
+        expected /= samples
+        returned = run["losses"][epoch]
+        if not abs(returned - expected) <= 1e-3 * max(1.0, abs(expected)):
+            return checks.fail(f"epoch {epoch + 1}: train_one_epoch() returned {returned:.4g}, the mean loss "
+                               f"per sample was {expected:.4g}", measured=returned, threshold=expected,
+                               hint="sum loss.item() * batch size over the epoch, divide by the samples seen")
+    return checks.ok(f"train_one_epoch() returns the mean loss per sample for each of {epochs} epochs")
+
+
 def diagnose(run: Any) -> str:
-    """Name the likely bug behind a bad fit from what the worker observed during training."""
+    """Name the likely bug behind a bad fit from what the worker observed during training (hints, never verdicts)."""
     if not isinstance(run, dict):
         return ""
     if isinstance(run.get("accumulated_steps"), int) and run["accumulated_steps"] > 0:
@@ -197,8 +322,10 @@ def diagnose(run: Any) -> str:
     modes = run.get("train_modes")
     if isinstance(modes, list) and modes and not any(modes):
         return "train_one_epoch() never switched to training mode: call model.train() first"
-    losses = batch_losses(run)
-    if len(losses) > 1 and max(losses) - min(losses) < 1e-9:
+    seen = run.get("criterion")
+    calls = seen.get("calls") if isinstance(seen, dict) else None
+    found = criterion_batches(seen, calls=calls, rows=1 << 30, what="") if type(calls) is int else None
+    if isinstance(found, Batches) and len(found.losses) > 1 and max(found.losses) - min(found.losses) < 1e-9:
         return "the loss never changed: call optimizer.step() after loss.backward()"
     return ""
 
@@ -240,145 +367,3 @@ def augments(first: list[Any], second: list[Any], *, name: str) -> checks.Outcom
         return checks.fail(f"{name} gave the same tensors under two seeds: no random augmentation",
                            hint="add the random transforms (flips, rotations...) the docstring lists")
     return checks.ok(f"{name} augments: two seeds transform the same images differently")
-
-
-def evaluate_agrees(run: dict[str, Any]) -> list[checks.Outcome]:
-    """evaluate() switches to eval mode, tracks no gradients, and returns the harness's own figures."""
-    modes, grad_on = run.get("evaluate_modes"), run.get("evaluate_grad")
-    got, want = run.get("evaluate"), run.get("evaluate_expected")
-    if not (isinstance(modes, list) and isinstance(grad_on, bool) and isinstance(got, list) and isinstance(want, list)):
-        return [checks.fail("the worker reported no evaluate() figures")]
-    outcomes = [
-        checks.flag(bool(modes) and not any(modes), expected=True, message_ok="evaluate() runs in eval mode",
-                    message_fail="evaluate() ran the model in training mode (dropout would stay on)",
-                    hint="call model.eval() at the start of evaluate()"),
-        checks.flag(grad_on, expected=False, message_ok="evaluate() tracks no gradients",
-                    message_fail="evaluate() ran the model with gradient tracking on",
-                    hint="wrap the loop in `with torch.no_grad():`"),
-    ]
-    loss_ok = abs(got[0] - want[0]) <= 1e-3 * max(1.0, abs(want[0]))
-    acc_ok = abs(got[1] - want[1]) <= 1e-6
-    message = f"evaluate() returned loss {got[0]:.4g}, accuracy {got[1]:.4g}; expected {want[0]:.4g}, {want[1]:.4g}"
-    hint = "return (mean loss per sample, accuracy in [0, 1]); weigh each batch's mean loss by its size"
-    outcomes.append(checks.Outcome(loss_ok and acc_ok, message, hint="" if loss_ok and acc_ok else hint))
-    return outcomes
-
-
-def mean_loss_agrees(run: dict[str, Any], topic: TopicContext, variant: str) -> checks.Outcome:
-    """Each epoch's returned loss is the per-sample mean of that epoch's batch losses."""
-    seen, losses = run.get("batch_losses"), run.get("losses")
-    epochs = int(budget(topic, variant)["epochs"])
-    if not isinstance(seen, list) or not isinstance(losses, list) or len(seen) % epochs or len(losses) != epochs:
-        return checks.fail("train_one_epoch() did not call the criterion once per batch",
-                           hint="use the criterion you are given on every batch")
-    per_epoch = len(seen) // epochs
-    for epoch in range(epochs):
-        chunk = seen[epoch * per_epoch:(epoch + 1) * per_epoch]
-        expected = sum(loss * size for loss, size in chunk) / sum(size for _, size in chunk)
-        if abs(losses[epoch] - expected) > 1e-3 * max(1.0, abs(expected)):
-            return checks.fail(f"epoch {epoch + 1}: train_one_epoch() returned {losses[epoch]:.4g}, the mean loss "
-                               f"per sample was {expected:.4g}", measured=losses[epoch], threshold=expected,
-                               hint="sum loss.item() * batch size over the epoch, divide by the samples seen")
-    return checks.ok(f"train_one_epoch() returns the mean loss per sample for each of {epochs} epochs")
-
-
-# -- transfer learning (topic 6): which parts of a pretrained model train ---------------------------
-def solid_colours(colours: list[tuple[int, int, int]], size: int) -> torch.Tensor:
-    """Single-colour RGB images, uint8 (N, size, size, 3): any crop, flip or resize of one is the same colour."""
-    return torch.tensor(colours, dtype=torch.uint8)[:, None, None, :].expand(-1, size, size, -1).contiguous()
-
-
-def transformed_images(side: TopicProxy, topic: TopicContext, variant: str, which: str, images: torch.Tensor,
-                       ) -> list[Any]:
-    """The student's train or eval transform applied to the given uint8 images."""
-    size = int(budget(topic, variant).get("image_size", 0))
-    out = side.run("images.transform", transform=_transform(variant, which, size), images=images, seed=topic.seed)
-    return out["tensors"] if isinstance(out, dict) and isinstance(out.get("tensors"), list) else []
-
-
-def frozen(info: dict[str, Any], *, prefix: str = "features.", name: str = "model") -> checks.Outcome:
-    """Every parameter under `prefix` is frozen and every other one trains."""
-    flags = info.get("trainable")
-    if not isinstance(flags, dict) or not flags:
-        return checks.fail(f"{name}: the worker reported no parameters")
-    part = prefix.rstrip(".")
-    inside = [k for k in flags if k.startswith(prefix)]
-    thawed = [k for k in inside if flags[k] is not False]
-    stuck = [k for k in flags if not k.startswith(prefix) and flags[k] is not True]
-    if not inside or thawed:
-        return checks.fail(f"{name}: {len(thawed)} of {len(inside)} parameters of model.{part} still train "
-                           f"({', '.join(thawed[:2]) or 'none found'})",
-                           hint=f"set requires_grad = False on every parameter of model.{part}")
-    if stuck:
-        return checks.fail(f"{name}: {len(stuck)} parameters outside model.{part} are frozen ({stuck[0]})",
-                           hint=f"freeze model.{part} only; the new head must train")
-    return checks.ok(f"{name}: the {len(inside)} parameters of model.{part} are frozen, the other "
-                     f"{len(flags) - len(inside)} train")
-
-
-def linear_head(info: dict[str, Any], *, layer: str, shape: tuple[int, int], name: str) -> checks.Outcome:
-    """`layer` is an nn.Linear whose weight has `shape` (out_features, in_features)."""
-    layers, shapes = info.get("layers"), info.get("shapes")
-    if not isinstance(layers, dict) or not isinstance(shapes, dict):
-        return checks.fail(f"{name}: the worker reported no layers")
-    kind, weight = layers.get(layer), shapes.get(f"{layer}.weight")
-    want = f"Linear({shape[1]}, {shape[0]})"
-    if kind != "Linear" or weight != list(shape):
-        got = f"Linear({weight[1]}, {weight[0]})" if kind == "Linear" and isinstance(weight, list) and \
-            len(weight) == 2 else (kind or "missing")
-        return checks.fail(f"{name}: {layer} is {got}, expected {want}",
-                           hint=f"replace the last layer in place: model.classifier[6] = nn.Linear({shape[1]}, "
-                                "num_classes)")
-    return checks.ok(f"{name}: {layer} is {want}")
-
-
-def only_head_trained(run: dict[str, Any], *, frozen_part: str = "features", head: str = "classifier",
-                      ) -> checks.Outcome:
-    """Training left the frozen part's parameters exactly as built and changed the head's."""
-    before, after = run.get("before"), run.get("after")
-    parts = {frozen_part, head}
-    if not (isinstance(before, dict) and isinstance(after, dict) and parts <= before.keys() & after.keys()):
-        return checks.fail(f"the model has no model.{frozen_part} and model.{head} to compare before and after "
-                           "training", hint=f"keep torchvision's model.{frozen_part} and model.{head}")
-    if before[frozen_part] != after[frozen_part]:
-        return checks.fail(f"training changed model.{frozen_part}: the pretrained part was not frozen",
-                           hint=f"set requires_grad = False on every parameter of model.{frozen_part} "
-                                "(the optimizer trains every parameter that requires grad)")
-    if before[head] == after[head]:
-        return checks.fail(f"training left model.{head} unchanged",
-                           hint="call loss.backward() and optimizer.step() for every batch")
-    return checks.ok(f"training changed model.{head} and left model.{frozen_part} as loaded")
-
-
-def matches_reference(run: dict[str, Any], ref: dict[str, Any], *, rtol: float, part: str = "classifier",
-                      ) -> checks.Outcome:
-    """The same model, data, seed and optimizer: batch losses and the update to `part` match the reference's.
-
-    The update (fingerprint after minus before), not the weights after: one extra step moves the weights
-    by a fraction of a percent, but changes the update itself by as much as the step.
-    """
-    mine, theirs = batch_losses(run), batch_losses(ref)
-    if not mine or len(mine) != len(theirs):
-        return checks.fail(f"train_one_epoch() computed {len(mine)} batch losses, the reference {len(theirs)}",
-                           hint="call the criterion once per batch, on model(inputs) and labels")
-    update, ref_update = weight_update(run, part), weight_update(ref, part)
-    pairs = [] if update is None or ref_update is None else [*zip(mine, theirs, strict=True), (update, ref_update)]
-    worst = max((checks.relative_gap(a, b) for a, b in pairs), default=math.inf)
-    if worst <= rtol:
-        return checks.ok(f"batch losses and the update to model.{part} within {worst:.2g} of the reference's "
-                         f"(at most {rtol:g})", measured=worst, threshold=rtol)
-    gap = next((i for i, (a, b) in enumerate(zip(mine, theirs, strict=True)) if checks.relative_gap(a, b) > rtol),
-               None)
-    where = f"batch {gap + 1}: loss {mine[gap]:.6g}, reference {theirs[gap]:.6g}" if gap is not None \
-        else f"the losses agree but training changed model.{part} differently"
-    return checks.fail(f"differs from the reference on the same seed and inputs ({where})", measured=worst,
-                       threshold=rtol, hint="follow the docstrings step by step: the model, the transforms, "
-                                            "model.train(), zero_grad, backward, step")
-
-
-def weight_update(run: dict[str, Any], part: str) -> float | None:
-    before, after = run.get("before"), run.get("after")
-    if not (isinstance(before, dict) and isinstance(after, dict)):
-        return None
-    b, a = before.get(part), after.get(part)
-    return a - b if isinstance(a, float) and isinstance(b, float) else None

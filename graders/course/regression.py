@@ -10,6 +10,7 @@ import torch
 
 from graders import checks
 from graders.data import toy
+from graders.errors import GradingError
 from graders.plugin import TopicContext, TopicProxy
 
 
@@ -55,9 +56,11 @@ class Data:
 def data(topic: TopicContext) -> Data:
     make = FAMILY[topic.name].make
     x, y = make(int(topic.budget["n_train"]), seed=topic.seed)
-    # A secret seed: code in the worker that knows graders.data.toy still cannot rebuild these labels.
+    # A secret seed: code in the worker that knows graders.data.toy still cannot rebuild these labels; and an
+    # order from it, so that no position tells a label whatever order a generator yields (issue #11).
     eval_x, eval_y = make(int(topic.budget["n_eval"]), seed=topic.eval_seed)
-    return Data(x, y, eval_x, eval_y)
+    order = topic.held_out_order(len(eval_y))
+    return Data(x, y, eval_x[order], eval_y[order])
 
 
 def inspect(side: TopicProxy, topic: TopicContext, init: dict[str, int], n: int = 8) -> dict[str, Any]:
@@ -179,6 +182,31 @@ def same_training(run: Any, ref: dict[str, Any], topic: TopicContext) -> checks.
     seen = isinstance(accumulated, int) and not isinstance(accumulated, bool) and accumulated > 0
     hint = f"gradients accumulated across epochs: {ZERO_GRAD_HINT}" if seen else DOCSTRING_HINT
     return checks.with_hint(outcome, hint)
+
+
+def own_run(side: TopicProxy, topic: TopicContext) -> dict[str, Any] | None:
+    """The ordinary fit of the student's own model, or None when it could not run (a broken model costs its own
+    checks, never zero_grad)."""
+    try:
+        run = fit(side, topic)
+    except GradingError:
+        return None
+    return run if isinstance(run, dict) else None
+
+
+def own_model_resets_gradients(own: dict[str, Any] | None) -> checks.Outcome:
+    """On the student's own model no backward pass added to a gradient left from the epoch before (issue #11).
+
+    The oracle (same_training) grants the point; this observation, made in the worker, can only withhold it: a
+    train() that resets gradients only when handed a model that is not the student's still fails here.
+    """
+    if own is None:
+        return checks.ok("your model could not be trained here: the harness's model decided")
+    accumulated = own.get("accumulated_steps")
+    if type(accumulated) is not int or accumulated > 0:
+        return checks.fail("training your own model, gradients accumulated from one epoch to the next",
+                           hint=ZERO_GRAD_HINT)
+    return checks.ok("training your own model, gradients were reset every epoch")
 
 
 def diagnose(run: Any) -> str:

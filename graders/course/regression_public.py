@@ -11,12 +11,12 @@ from graders.course import regression
 def test_model_structure(submission, topic, expect):
     family = regression.FAMILY[topic.name]
     info = regression.inspect(submission, topic, init={}, n=64)
-    expect(checks.param_count(info["param_count"], family.params, name=f"{family.model}()"))
+    expect(checks.param_count(info["params"], family.params, name=f"{family.model}()"))
     expect(checks.tensor(info["output"], name="forward()", shape=(None, 1), dtype=torch.float32))
     if family.metric == "accuracy":
         expect(checks.probabilities(info["output"], name="forward()"))
     other = regression.inspect(submission, topic, init=family.other_init)
-    expect(checks.param_count(other["param_count"], family.other_params,
+    expect(checks.param_count(other["params"], family.other_params,
                               name=regression.call(family.model, family.other_init)))
 
 

@@ -24,6 +24,13 @@ FULL = Disclosure(listed=True, details=True, threshold=True)
 CONCEALED = Disclosure(listed=False, details=False, threshold=False)
 
 
+def status_heading(status: str) -> str:
+    """How every report introduces a result (or topic) that is not plainly graded, before its reason."""
+    if status == "timed out":  # graded up to the time limit: the points shown stand
+        return "Stopped at the time limit (timed out)"
+    return f"Not graded ({status})"
+
+
 def check_audience(audience: str) -> str:
     if audience not in AUDIENCES:
         raise ReportError(f"unknown audience {audience!r}; use one of: {', '.join(AUDIENCES)}")

@@ -52,7 +52,7 @@ def _overview(result: SubmissionResult, audience: str) -> list[str]:
     lines.append("</p>")
     if result.status != "graded":
         lines.append(
-            f'<p class="alert"><strong>Not graded ({escape(result.status)}):</strong> {escape(result.reason)}</p>'
+            f'<p class="alert"><strong>{escape(dc.status_heading(result.status))}:</strong> {escape(result.reason)}</p>'
         )
     return lines + _list("Notes", result.notes)
 
@@ -65,7 +65,7 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
     ]
     if topic.status != "graded":
         lines.append(
-            f'<p class="alert"><strong>Not graded ({escape(topic.status)}):</strong> {escape(topic.reason)}</p>'
+            f'<p class="alert"><strong>{escape(dc.status_heading(topic.status))}:</strong> {escape(topic.reason)}</p>'
         )
     rows = dc.listed_checks(index, topic, audience)
     if rows:

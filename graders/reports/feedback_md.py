@@ -25,7 +25,7 @@ def _overview(result: SubmissionResult, audience: str) -> list[str]:
             f" from the checks below; {dc.count(hidden, 'hidden check')} worth {dc.points_label(worth)} not shown."
         )
     if result.status != "graded":
-        lines += ["", f"> **Not graded ({result.status}):** {_inline(result.reason)}"]
+        lines += ["", f"> **{dc.status_heading(result.status)}:** {_inline(result.reason)}"]
     if result.notes:
         lines += ["", "**Notes:**", *(f"- {_inline(note)}" for note in result.notes)]
     return lines
@@ -35,7 +35,7 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
     earned, possible = dc.shown_points(topic, audience)
     lines = [f"## {index}. {_inline(topic.title)} — {dc.points(earned)} / {dc.points_label(possible)}", ""]
     if topic.status != "graded":
-        lines += [f"> **Not graded ({topic.status}):** {_inline(topic.reason)}", ""]
+        lines += [f"> **{dc.status_heading(topic.status)}:** {_inline(topic.reason)}", ""]
     rows = dc.listed_checks(index, topic, audience)
     if rows:
         lines += ["| # | Check | Result | Points | Measured | Threshold |", "|---|---|---|---|---|---|"]

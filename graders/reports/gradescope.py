@@ -63,7 +63,7 @@ def _summary(result: SubmissionResult) -> str:
     """The top-level text every student sees: totals of the checks they may see, notes, data."""
     lines = [f"**{result.submission}**"]
     if result.status != "graded":
-        lines += ["", f"This submission could not be graded ({result.status}): {result.reason}"]
+        lines += ["", f"{dc.status_heading(result.status)}: {result.reason}"]
     for index, topic in enumerate(result.topics, start=1):
         lines += ["", *_topic_summary(index, topic)]
     if result.notes:

@@ -16,9 +16,11 @@ def junit(result: SubmissionResult, *, audience: str = "student") -> str:
     for index, topic in enumerate(result.topics, start=1):
         root.append(_suite(index, topic, result.submission, audience))
     if result.status != "graded":
-        # A submission that never loaded has no topics; an errored testcase keeps CI from showing green.
+        # A submission that never loaded has no topics, one that timed out lost checks; an errored testcase
+        # keeps CI from showing green.
+        name = "submission time limit" if result.status == "timed out" else "load submission"
         suite = ET.SubElement(root, "testsuite", name="submission", tests="1", failures="0", errors="1")
-        case = ET.SubElement(suite, "testcase", name="load submission", classname=result.submission, time="0")
+        case = ET.SubElement(suite, "testcase", name=name, classname=result.submission, time="0")
         ET.SubElement(case, "error", message=f"{result.status}: {result.reason}", type=result.status)
     _count(root, root.findall("testsuite"))
     ET.indent(root, space="  ")

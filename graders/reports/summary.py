@@ -9,7 +9,7 @@ from html import escape
 from graders.reports import disclosure as dc
 from graders.reports.feedback_html import STYLE
 from graders.reports.gradebook import topic_columns
-from graders.results import SubmissionResult
+from graders.results import SCORED, SubmissionResult
 
 MOST_FAILED = 20  # beyond this the list stops pointing at what to reteach
 
@@ -44,7 +44,7 @@ def needs_look(result: SubmissionResult) -> list[str]:
 
 def _overview(results: list[SubmissionResult]) -> list[str]:
     maximum = sum(topic_columns(results).values())
-    graded = [r.points for r in results if r.status == "graded"]
+    graded = [r.points for r in results if r.status in SCORED]  # a timed-out submission's points stand
     text = f"{dc.count(len(results), 'submission')}, {len(graded)} graded"
     if graded:
         text += (
@@ -59,7 +59,7 @@ def _distributions(results: list[SubmissionResult]) -> list[str]:
 
     columns = topic_columns(results)
     series = {name: [t.points for r in results for t in r.topics if t.name == name] for name in columns}
-    series["total"] = [r.points for r in results if r.status == "graded"]
+    series["total"] = [r.points for r in results if r.status in SCORED]
     uppers = {**columns, "total": sum(columns.values())}
     lines = ["<h2>Score distribution</h2>", '<div class="plots">']
     for name, values in series.items():

@@ -29,7 +29,7 @@ def print_summary(result: SubmissionResult, console: Console, *, audience: str =
     if failures is not None:
         console.print(failures)
     if result.status != "graded":
-        console.print(f"Not graded ({result.status}): {result.reason}", style="bold red", markup=False)
+        console.print(f"{dc.status_heading(result.status)}: {result.reason}", style="bold red", markup=False)
 
 
 def _table(result: SubmissionResult, audience: str) -> Table:

@@ -41,10 +41,15 @@ def need(module: Any, name: str) -> Any:
     return value
 
 
-def floats(values: Any, what: str) -> list[float]:
-    """A list of numbers from student code (tensors of one element accepted), or InvalidOutput."""
+def floats(values: Any, what: str, *, count: int) -> list[float]:
+    """`count` numbers from student code (tensors of one element accepted), or InvalidOutput.
+
+    The count is checked before anything is converted: a list of millions must not cross to the grader (#11).
+    """
     if not isinstance(values, (list, tuple)):
         raise InvalidOutput(f"{what} must return a list of floats, got {type(values).__name__}")
+    if len(values) != count:
+        raise InvalidOutput(f"{what} returned {len(values)} losses for {count} epochs, expected one per epoch")
     try:
         return [float(v) for v in values]
     except (TypeError, ValueError, RuntimeError):

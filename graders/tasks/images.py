@@ -1,8 +1,12 @@
-"""Tasks for the image topics (4 DNN, 5 CNNs, 6 transfer learning): models, transforms, train_one_epoch, evaluate."""
+"""Tasks for the image topics (4 DNN, 5 CNNs, 6 transfer learning): models, transforms, train_one_epoch, evaluate.
+
+What these tasks return is evidence for the grader, never a verdict (issue #11): raw outputs, parameters, and the
+logits and targets each criterion call saw, from which the grading process computes losses itself. Figures the
+harness could only compute in here (a flag, a summary, an expected value) would be patched by student code.
+"""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
@@ -25,10 +29,13 @@ def _compose_mnist() -> Any:
 
 
 @task("images.inspect")
-def inspect(module: Any, *, device: str, build: dict, probe: torch.Tensor, seed: int) -> dict:
-    """Build the model and describe it: parameters, which train, layers and the output on a probe batch.
+def inspect(module: Any, *, device: str, build: dict, probe: torch.Tensor, seed: int,
+            evidence: dict | None = None) -> dict:
+    """Build the model; its output on a probe batch in eval and in training mode, and its parameters.
 
-    `train_output` is the same batch in training mode: equal to `output` when the model has no dropout.
+    Every parameter crosses, so the grader counts them itself. With `evidence` (pretrained models, far too big to
+    send) only the parameters it names and a sample of the rest cross, after one optimisation step over whatever
+    requires grad: what the step moved is what a training run would train.
     """
     seed_everything(seed)
     net = _build(module, build)
@@ -37,13 +44,12 @@ def inspect(module: Any, *, device: str, build: dict, probe: torch.Tensor, seed:
         out = tensor(net(probe), "forward()")
         net.train()
         train_out = tensor(net(probe), "forward() in training mode")
-    return {
-        "param_count": sum(p.numel() for p in net.parameters()),
-        **_describe(net),
-        "output": out,
-        "train_output": train_out,
-        "fingerprint": _fingerprint(net),
-    }
+    if evidence is None:
+        return {"output": out, "train_output": train_out,
+                "params": {name: p.detach() for name, p in net.named_parameters()}}
+    before = _evidence(net, evidence)
+    _one_step(net, probe)
+    return {"output": out, "train_output": train_out, "before": before, "after": _evidence(net, evidence)}
 
 
 @task("images.transform")
@@ -57,108 +63,166 @@ def transform(module: Any, *, device: str, transform: dict, images: torch.Tensor
 
 @task("images.fit")
 def fit(module: Any, *, device: str, build: dict, train_images: torch.Tensor, train_labels: torch.Tensor,
-        eval_images: torch.Tensor, probe: int, epochs: int, batch_size: int, optimizer: dict,
-        train_transform: dict, eval_transform: dict, seed: int, attempt: int = 1) -> dict:
-    """Train with the student's train_one_epoch, check evaluate() on labelled training images, predict eval.
+        eval_images: torch.Tensor, epochs: int, batch_size: int, optimizer: dict, train_transform: dict,
+        eval_transform: dict, seed: int, evidence: dict | None = None, attempt: int = 1) -> dict:
+    """Train with the student's train_one_epoch, then predict the held-out images (never their labels).
 
-    The harness makes the loaders, the criterion and the optimizer, as the course's scripts do, and sets
-    eval mode before each epoch so that a train_one_epoch without model.train() shows.
+    The harness makes the loader, the criterion and the optimizer, as the course's scripts do, and sets eval
+    mode before each epoch so that a train_one_epoch without model.train() shows. `attempt` only makes a
+    deliberate repeat a distinct call (determinism checks).
     """
     seed_everything(seed)
     dev = torch.device(device)
     net = _build(module, build).to(dev)
-    criterion = _RecordingLoss()
     params = [p for p in net.parameters() if p.requires_grad]
     opt = OPTIMIZERS[optimizer["name"]](params, **{k: v for k, v in optimizer.items() if k != "name"})
-    gen = torch.Generator().manual_seed(seed)
     loader = DataLoader(ArrayImageDataset(train_images, train_labels, _transform(module, train_transform)),
-                        batch_size=batch_size, shuffle=True, generator=gen)
-    before, described = _fingerprint(net), _describe(net)
+                        batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    criterion = RecordingLoss(calls=epochs * len(loader), rows=batch_size)
+    before = _evidence(net, evidence)
     train_one_epoch, losses, watch, modes = need(module, "train_one_epoch"), [], GradWatch(net), ModeLog(net)
-    start = time.perf_counter()
     for _ in range(epochs):
-        net.eval()
+        net.eval()  # as the course's scripts leave it after evaluate(): train_one_epoch must switch back
         losses.append(_float(train_one_epoch(net, loader, criterion, opt, dev), "train_one_epoch()"))
-    seconds = time.perf_counter() - start
     watch.remove()
     modes.remove()
-    trained_in, seen = modes.take(), criterion.take()
-    eval_tf = _transform(module, eval_transform)
-    checked = _check_evaluate(module, net, criterion, train_images[:probe], train_labels[:probe], eval_tf, dev)
     return {
-        "losses": losses, "batch_losses": seen, "seconds": seconds,
-        "train_modes": trained_in, "backward_steps": watch.steps, "accumulated_steps": watch.accumulated,
-        "before": before, "after": _fingerprint(net), **described, **checked,
-        **_predict(net, eval_images, eval_tf, dev, batch_size),
+        "losses": losses, "criterion": criterion.take(), "train_modes": modes.take(),
+        "accumulated_steps": watch.accumulated, "before": before, "after": _evidence(net, evidence),
+        **_predict(net, eval_images, _transform(module, eval_transform), dev, batch_size),
     }
 
 
 @task("images.oracle")
 def oracle(module: Any, *, device: str, images: torch.Tensor, labels: torch.Tensor, classes: int, batches: int,
-           dropout: bool, lr: float, seed: int) -> dict:
-    """The student's train_one_epoch on the harness's standard model, handed over in eval mode.
+           width: int, dropout: float, lr: float, seed: int) -> dict:
+    """The student's train_one_epoch on the harness's model, handed over in eval mode.
 
-    The grader compares the batch losses and the update with the reference's under the same seed: data,
-    not the hooks' observations, which only help to name the bug. The returned loss is not used.
+    The grader compares the batch losses and the hidden layer's update with the reference's under the same seed;
+    the hooks' observations only help to name the bug.
     """
     seed_everything(seed)
     dev = torch.device(device)
-    x = images.float().div(127.5).sub(1)  # (N, H, W) or (N, H, W, 3) in [-1, 1]
-    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)  # (N, C, H, W)
-    net = StandardNet(x[0].numel(), classes, dropout=dropout).to(dev)
-    criterion, opt = _RecordingLoss(), torch.optim.SGD(net.parameters(), lr=lr)
+    x = harness_inputs(images)
+    net = StandardNet(x[0].numel(), classes, width=width, dropout=dropout).to(dev)
+    size = len(x) // batches
+    criterion, opt = RecordingLoss(calls=batches, rows=size), torch.optim.SGD(net.parameters(), lr=lr)
     # Its own generator: iterating the loader draws nothing from the global one that dropout uses.
-    loader = DataLoader(TensorDataset(x, labels), batch_size=len(x) // batches,
-                        generator=torch.Generator().manual_seed(seed))
-    before, watch, modes = _fingerprint(net), GradWatch(net), ModeLog(net)
+    loader = DataLoader(TensorDataset(x, labels), batch_size=size, generator=torch.Generator().manual_seed(seed))
+    hidden = {"named": ["hidden.weight", "hidden.bias"]}
+    before, watch, modes = _evidence(net, hidden), GradWatch(net), ModeLog(net)
     net.eval()  # as if the caller had just evaluated: without model.train() dropout stays off
     need(module, "train_one_epoch")(net, loader, criterion, opt, dev)
     watch.remove()
     modes.remove()
-    return {"batch_losses": criterion.take(), "before": before, "after": _fingerprint(net),
-            "train_modes": modes.take(), "backward_steps": watch.steps, "accumulated_steps": watch.accumulated}
+    return {"criterion": criterion.take(), "before": before, "after": _evidence(net, hidden),
+            "train_modes": modes.take(), "accumulated_steps": watch.accumulated}
+
+
+@task("images.evaluate")
+def evaluate(module: Any, *, device: str, images: torch.Tensor, labels: torch.Tensor, classes: int, width: int,
+             dropout: float, batch_size: int, seed: int) -> dict:
+    """The student's evaluate() on the harness's model with dropout, handed over in training mode.
+
+    The reference's evaluate() on the same model and batches gives the figures to match: a missing model.eval()
+    leaves dropout on and changes the loss, a mean of batch means misses the smaller last batch.
+    """
+    seed_everything(seed)
+    dev = torch.device(device)
+    x = harness_inputs(images)
+    net = StandardNet(x[0].numel(), classes, width=width, dropout=dropout).to(dev)
+    loader = DataLoader(TensorDataset(x, labels), batch_size=batch_size)
+    criterion = RecordingLoss(calls=len(loader), rows=batch_size)
+    net.train()  # evaluate() must switch to eval mode itself
+    grads = GradMode(net)
+    result = need(module, "evaluate")(net, loader, criterion, dev)
+    grads.remove()
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise InvalidOutput(f"evaluate() must return (mean loss, accuracy), got {type(result).__name__}")
+    return {"evaluate": [_float(result[0], "evaluate()'s loss"), _float(result[1], "evaluate()'s accuracy")],
+            "grad_enabled": grads.enabled}
 
 
 class StandardNet(nn.Module):
-    """The oracle's model: flatten, 32 ReLU units (then dropout when asked), logits. Cheap on any image size."""
+    """The oracles' model: flatten, `width` ReLU units (then dropout when p > 0), logits. Cheap on any image size."""
 
-    def __init__(self, in_features: int, classes: int, *, dropout: bool):
+    def __init__(self, in_features: int, classes: int, *, width: int, dropout: float):
         super().__init__()
-        self.hidden = nn.Linear(in_features, 32)
-        self.dropout = nn.Dropout(0.5) if dropout else nn.Identity()
-        self.head = nn.Linear(32, classes)
+        self.hidden = nn.Linear(in_features, width)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.head = nn.Linear(width, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(torch.relu(self.hidden(x.flatten(1)))))  # (N, classes)
 
 
-def _check_evaluate(module: Any, net: nn.Module, criterion: _RecordingLoss, images: torch.Tensor,
-                    labels: torch.Tensor, eval_tf: Any, dev: torch.device) -> dict:
-    """The student's evaluate() on labelled images, beside the harness's own figures for the same images."""
-    loader = DataLoader(ArrayImageDataset(images, labels, eval_tf), batch_size=64)
-    net.train()  # evaluate() must switch to eval mode itself
-    modes, grads = ModeLog(net), GradMode(net)
-    result = need(module, "evaluate")(net, loader, criterion, dev)
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise InvalidOutput(f"evaluate() must return (mean loss, accuracy), got {type(result).__name__}")
-    loss, acc = _float(result[0], "evaluate()'s loss"), _float(result[1], "evaluate()'s accuracy")
-    eval_modes, grad_on = modes.take(), grads.enabled
-    modes.remove()
-    grads.remove()
-    criterion.take()
-    net.eval()
-    total, correct = 0.0, 0
-    with torch.no_grad():
-        for inputs, targets in loader:
-            logits = net(inputs.to(dev))
-            total += float(nn.functional.cross_entropy(logits, targets.to(dev), reduction="sum"))
-            correct += int((logits.argmax(1) == targets.to(dev)).sum())
-    return {"evaluate": [loss, acc], "evaluate_expected": [total / len(labels), correct / len(labels)],
-            "evaluate_modes": eval_modes, "evaluate_grad": grad_on}
+class RecordingLoss(nn.CrossEntropyLoss):
+    """The criterion handed to the student: CrossEntropyLoss that also keeps the logits and targets of each call.
+
+    The grader computes every batch's loss from them itself. At most `calls` calls of at most `rows` rows each are
+    kept, so that a loop calling it millions of times floods neither the grader nor the reports; `calls` in the
+    answer still counts them all.
+    """
+
+    def __init__(self, *, calls: int, rows: int) -> None:
+        super().__init__()
+        self._limit, self._rows, self._calls = calls, rows, 0
+        self._logits: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # noqa: A002
+        loss = super().forward(input, target)
+        self._calls += 1
+        if len(self._logits) < self._limit and input.dim() == 2 and 0 < input.shape[0] <= self._rows:
+            self._logits.append(input.detach().to("cpu", torch.float32).clone())  # (B, classes)
+            self._targets.append(target.detach().to("cpu").clone())  # (B,)
+        return loss
+
+    def take(self) -> dict[str, Any]:
+        taken = {"logits": self._logits, "targets": self._targets, "calls": self._calls}
+        self._logits, self._targets, self._calls = [], [], 0
+        return taken
+
+
+def harness_inputs(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, H, W) or (N, H, W, 3) -> float (N, C, H, W) in [-1, 1], without any code of the student's."""
+    x = images.float().div(127.5).sub(1)
+    return x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+
+
+def _one_step(net: nn.Module, probe: torch.Tensor) -> None:
+    """One SGD step over the parameters that require grad, as the course's scripts build the optimizer."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    if not params:
+        return
+    net.train()
+    net(probe).float().pow(2).mean().backward()  # any loss will do: only which parameters move matters
+    torch.optim.SGD(params, lr=0.1).step()
+
+
+def _evidence(net: nn.Module, spec: dict | None) -> dict[str, Any]:
+    """Parameters for the grader to check itself: those `spec` names in full, and a sample of those under a prefix.
+
+    The pretrained models hold 60M-140M parameters; `per_tensor` values of each, at positions drawn from the
+    grader's seed, show whether any moved (training moves nearly all of a tensor) for kilobytes.
+    """
+    if not spec:
+        return {}
+    params = dict(net.named_parameters())
+    named = {name: params[name].detach().to("cpu").clone() for name in spec.get("named", []) if name in params}
+    prefix, per_tensor = spec.get("prefix"), int(spec.get("per_tensor", 0))
+    sampled = [_sample(p, per_tensor, int(spec["seed"]) + i)
+               for i, (name, p) in enumerate(params.items()) if prefix and name.startswith(prefix)]
+    return {"named": named, "sample": torch.cat(sampled) if sampled else torch.empty(0)}
+
+
+def _sample(p: torch.Tensor, k: int, seed: int) -> torch.Tensor:
+    positions = torch.randint(p.numel(), (k,), generator=torch.Generator().manual_seed(seed))
+    return p.detach().reshape(-1)[positions.to(p.device)].to("cpu", torch.float32)  # (k,)
 
 
 def _predict(net: nn.Module, images: torch.Tensor, eval_tf: Any, dev: torch.device, batch_size: int) -> dict:
-    """Predicted classes of the held-out images, and whether the outputs looked like probabilities."""
+    """Predicted classes of the held-out images, and whether the outputs looked like probabilities (a hint)."""
     net.eval()
     loader = DataLoader(ArrayImageDataset(images, None, eval_tf), batch_size=batch_size)
     with torch.no_grad():
@@ -199,49 +263,3 @@ def _float(value: Any, what: str) -> float:
         return float(value)
     except (TypeError, ValueError, RuntimeError):
         raise InvalidOutput(f"{what} must be a Python float, got {type(value).__name__}") from None
-
-
-def _describe(net: nn.Module) -> dict[str, dict]:
-    """Which parameters train, their shapes, and the type of every named layer."""
-    return {
-        "trainable": {name: p.requires_grad for name, p in net.named_parameters()},
-        "shapes": {name: list(p.shape) for name, p in net.named_parameters()},
-        "layers": {name: type(m).__name__ for name, m in net.named_modules() if name},
-    }
-
-
-def _fingerprint(net: nn.Module) -> dict[str, float]:
-    """A cheap summary per top-level child (features, classifier...) to tell which parts training changed."""
-    with torch.no_grad():
-        return {name: float(sum(_summary(p) for p in child.parameters()))
-                for name, child in net.named_children() if any(True for _ in child.parameters())}
-
-
-def _summary(p: torch.Tensor) -> torch.Tensor:
-    """Sum plus L2 norm of one parameter, from float32 rows of 1024 added up in float64.
-
-    Rows keep a change of 1e-7 in one weight visible; casting all of VGG16 to float64 instead
-    took seconds and 1 GB per call.
-    """
-    flat = p.detach().reshape(-1)
-    n = flat.numel() // 1024 * 1024
-    rows, rest = flat[:n].view(-1, 1024), flat[n:].double()  # (numel // 1024, 1024), (numel % 1024,)
-    return (rows.sum(1).double().sum() + torch.linalg.vector_norm(rows, dim=1).double().sum()
-            + rest.sum() + rest.norm())
-
-
-class _RecordingLoss(nn.CrossEntropyLoss):
-    """The criterion handed to the student: CrossEntropyLoss that also notes each batch's loss and size."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._seen: list[list[float]] = []
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:  # noqa: A002
-        loss = super().forward(input, target)
-        self._seen.append([float(loss.detach()), float(target.shape[0])])
-        return loss
-
-    def take(self) -> list[list[float]]:
-        seen, self._seen = self._seen, []
-        return seen

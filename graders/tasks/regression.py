@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch
@@ -24,18 +23,13 @@ OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
 
 @task("regression.inspect")
 def inspect(module: Any, *, device: str, model: str, init: dict, probe: torch.Tensor, seed: int) -> dict:
-    """Build the student's model and describe it: parameters, layers and the output on a probe batch."""
+    """Build the student's model: its output on a probe batch and every parameter (the grader counts them)."""
     seed_everything(seed)
     net = _build(module, model, init)
     with torch.no_grad():
         out = net(probe)
     tensor(out, f"{model}.forward()")
-    return {
-        "params": {name: list(p.shape) for name, p in net.named_parameters()},
-        "param_count": sum(p.numel() for p in net.parameters()),
-        "layers": [type(m).__name__ for m in net.modules() if m is not net],
-        "output": out,
-    }
+    return {"params": {name: p.detach() for name, p in net.named_parameters()}, "output": out}
 
 
 @task("regression.fit")
@@ -53,12 +47,10 @@ def fit(module: Any, *, device: str, model: str, init: dict, x: torch.Tensor, y:
     net = (STANDARD_MODELS[standard]() if standard else _build(module, model, init)).to(dev)
     x, y, eval_x = x.to(dev), y.to(dev), eval_x.to(dev)
     watch = GradWatch(net)
-    start = time.perf_counter()
     if harness_loop:
         losses = _harness_train(net, x, y, epochs, lr, loss=harness_loop["loss"], optimizer=harness_loop["optimizer"])
     else:
-        losses = floats(need(module, "train")(net, x, y, epochs, lr), "train()")
-    seconds = time.perf_counter() - start
+        losses = floats(need(module, "train")(net, x, y, epochs, lr), "train()", count=epochs)
     watch.remove()
     before = {k: v.detach().clone() for k, v in net.state_dict().items()}
     grad_seen = GradMode(net)
@@ -70,7 +62,6 @@ def fit(module: Any, *, device: str, model: str, init: dict, x: torch.Tensor, y:
     after = net.state_dict()
     return {
         "losses": losses,
-        "seconds": seconds,
         "predictions": predictions.detach(),
         "prediction_requires_grad": bool(predictions.requires_grad) or grad_seen.enabled,
         "predict_changed_params": any(not torch.equal(before[k], after[k]) for k in before),

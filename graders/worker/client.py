@@ -2,48 +2,69 @@
 
 from __future__ import annotations
 
-import fcntl
+import math
 import os
 import secrets
 import select
 import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from graders.config import Config
+from graders.data import checkpoints
 from graders.errors import GradingError, TaskFailed, WorkerCrashed, WorkerError, WorkerTimeout
 from graders.worker.cgroup import Cgroup, CgroupUnavailable
-from graders.worker.protocol import read_message, write_message
+from graders.worker.processes import freeze, kill_uid, kill_worker, live_pids, thaw
+from graders.worker.protocol import decode, read_frame, read_message, send_message
 from graders.worker.zygote import Zygote, worker_env
 
-_UID_BASE, _UID_SPAN = 1_000_000, 1_000_000_000  # far above system and login users
+__all__ = ["UID_BASE", "UID_SPAN", "Worker", "kill_uid", "live_pids"]
+
+UID_BASE, UID_SPAN = 1_000_000, 1_000_000_000  # far above system and login users
+_STOP_S = 2.0  # how long a worker asked to stop may take before it is killed
 
 
 class Worker:
-    """One isolated worker process for one submission, reused across its topics."""
+    """One isolated worker process for one submission, reused across its topics.
 
-    def __init__(self, *, workdir: Path, config: Config, deny_paths: list[Path]):
+    Between calls the worker is frozen (SIGSTOP), so no student code runs while the grader works (finding 8).
+    `watchdog` puts the whole submission under `limits.submission_s`: past it a timer kills the worker whatever
+    the grader is doing, and every later call fails at once (finding 4). The reference solution's worker, which
+    serves a whole run of submissions, goes without.
+    """
+
+    def __init__(self, *, workdir: Path, config: Config, deny_paths: list[Path], watchdog: bool = True):
         self.workdir = workdir
         self.config = config
         self.deny_paths = [str(p) for p in deny_paths]
         self.limits = config.limits
-        self.deadline = time.monotonic() + self.limits.submission_s
+        self.deadline = time.monotonic() + self.limits.submission_s if watchdog else math.inf
         self.environment: dict[str, Any] = {}
         self.protections: list[dict[str, Any]] = []
         self.restarts = 0
         self.last_call_s = 0.0
         # A uid of its own: RLIMIT_NPROC and signals are per uid, so parallel workers must not share one,
         # and whatever the student left running (even after setsid) can be found and killed by uid.
-        self.uid = _UID_BASE + secrets.randbelow(_UID_SPAN)
+        # Each start draws another (_start): nothing keyed by uid (the kernel keyring...) outlives a start.
+        self.uid = _new_uid()
+        self._uid_used = False
         self._pid: int | None = None
         self._cgroup: Cgroup | None = None
+        self._requests = self._responses = -1  # our ends of the pipes: requests written, answers read
+        self._log: BinaryIO | None = None  # our read-write handle on this start's log
         self._oom_killed = False  # the cgroup's verdict on the last worker, kept after the group is gone
         self._unstartable: GradingError | None = None  # the worker never started: don't retry per test
-        self._log = tempfile.TemporaryFile()
-        # Append-only: the worker writes through its own descriptor while we seek around to read the tail.
-        fcntl.fcntl(self._log.fileno(), fcntl.F_SETFL, fcntl.fcntl(self._log.fileno(), fcntl.F_GETFL) | os.O_APPEND)
+        self._expired = False  # the watchdog fired: no call may start any more
+        self.timed_out = False  # a call was refused or cut short because the submission's time ran out
+        self._lock = threading.Lock()  # the watchdog's kill against stop() handing the pid over for reaping
+        self._timer: threading.Timer | None = None
+        if watchdog:
+            self._timer = threading.Timer(self.limits.submission_s, self._expire)
+            self._timer.daemon = True
+            self._timer.start()
 
     @property
     def pid(self) -> int | None:
@@ -52,21 +73,16 @@ class Worker:
 
     def call(self, task: str, *, module: Path, args: dict[str, Any]) -> Any:
         """Run one task; student exceptions raise TaskFailed, worker failures WorkerError."""
-        if time.monotonic() >= self.deadline:
-            raise WorkerTimeout(f"the submission's time limit ({self.limits.submission_s:g} s) was used up")
+        if self._out_of_time():
+            raise self._used_up()
         if self._unstartable is not None:
             raise self._unstartable
         if self._pid is None:
             self._start()
-        start = time.monotonic()
-        deadline = min(start + self.limits.call_s, self.deadline)
         try:
-            write_message(self._requests, {"task": task, "module": str(module), "args": args})
-            answer = read_message(self._response_fd, deadline=deadline, max_bytes=self.limits.message_mb << 20)
-        except (WorkerError, BrokenPipeError, OSError) as exc:
+            answer = self._exchange({"task": task, "module": str(module), "args": args})
+        except (WorkerError, OSError) as exc:
             raise self._failed(exc) from None
-        # Timed here, not in the worker: student code can stop the worker's clocks, not ours.
-        self.last_call_s = time.monotonic() - start
         if not isinstance(answer, dict) or not isinstance(answer.get("ok"), bool):
             self.stop()
             raise WorkerError("the worker answered with an unexpected message")
@@ -77,26 +93,46 @@ class Worker:
         message = _printable(str(error.get("message", "task failed")))[:500]
         raise TaskFailed(message, kind=_printable(str(error.get("kind", "error"))))
 
+    def _exchange(self, request: dict[str, Any]) -> Any:
+        """Thaw the worker, send the request, read the answer, freeze it again: its code runs only in between,
+        and on our clock (`last_call_s`), which student code cannot stop as it can the worker's."""
+        pid = self._pid
+        assert pid is not None
+        start = time.monotonic()
+        deadline = min(start + self.limits.call_s, self.deadline)
+        thaw(pid, self.uid)
+        send_message(self._requests, request, deadline=deadline)
+        frame = read_frame(self._responses, deadline=deadline, max_bytes=self.limits.message_mb << 20)
+        self.last_call_s = time.monotonic() - start
+        freeze(pid, self.uid)  # before decoding: a big answer must not buy its threads time
+        return decode(frame, max_bytes=self.limits.message_mb << 20)
+
     def _start(self) -> None:
-        req_read, req_write = os.pipe()
-        resp_read, resp_write = os.pipe()
+        if self._uid_used:
+            self.uid = _new_uid()
+        self._uid_used = True
+        req_read, self._requests = os.pipe()
+        self._responses, resp_write = os.pipe()
+        log = self._new_log()
         limits = {name: getattr(self.limits, name) for name in self.limits.__dataclass_fields__}
         spec = {"workdir": str(self.workdir), "deny_paths": self.deny_paths, "limits": limits,
                 "threads": self.config.threads, "device": self.config.device, "uid": self.uid,
-                "cgroup": self._make_cgroup()}
-        self._requests = os.fdopen(req_write, "wb")
-        self._response_fd = resp_read
+                "cgroup": self._make_cgroup(), "read_paths": checkpoints.cached(self.config.weights_dir)}
         try:
             self._zygote = Zygote.shared(worker_env(self.config.threads))
-            self._pid = self._zygote.spawn(spec, [req_read, resp_write, self._log.fileno()])
+            pid = self._zygote.spawn(spec, [req_read, resp_write, log])
         except WorkerError as exc:
             self._unstartable = exc
+            self.stop()
             raise
         finally:
-            os.close(req_read)
-            os.close(resp_write)
+            for fd in (req_read, resp_write, log):
+                os.close(fd)
+        with self._lock:
+            self._pid = pid
         try:
-            hello = read_message(resp_read, deadline=time.monotonic() + self.limits.startup_s, max_bytes=1 << 20)
+            hello = read_message(self._responses, deadline=min(time.monotonic() + self.limits.startup_s, self.deadline),
+                                 max_bytes=1 << 20)
         except WorkerError as exc:
             self._unstartable = self._failed(exc, starting=True)
             raise self._unstartable from None
@@ -104,6 +140,19 @@ class Worker:
             self.stop()
             raise WorkerError("the worker did not start properly")
         self.environment, self.protections = hello["environment"], hello["protections"]
+
+    def _new_log(self) -> int:
+        """A new log file for this start: the worker gets a write-only descriptor for its stdout and stderr, we keep
+        one to read the tail. Nothing an earlier start printed can be read by the next (finding 7)."""
+        if self._log is not None:
+            self._log.close()
+        fd, path = tempfile.mkstemp(prefix="grade-worker-", suffix=".log")
+        try:
+            writer = os.open(path, os.O_WRONLY | os.O_APPEND)
+        finally:
+            os.unlink(path)
+        self._log = os.fdopen(fd, "rb")
+        return writer
 
     def _make_cgroup(self) -> dict[str, str]:
         """A memory cgroup for the worker about to start, as the worker's spec names it (or why there is none)."""
@@ -117,56 +166,76 @@ class Worker:
         """Kill the worker (it restarts on the next call) and explain what happened."""
         code = self.stop(graceful=False)
         self.restarts += 1
+        if self._out_of_time():
+            return self._used_up()
         if isinstance(exc, WorkerTimeout):
-            return WorkerTimeout(f"timed out: the call ran past {self.limits.call_s:g} s (or the submission's "
-                                 f"{self.limits.submission_s:g} s); the worker was stopped")
+            return WorkerTimeout(f"timed out: the call ran past {self.limits.call_s:g} s; the worker was stopped")
         why = _exit_reason(code, oom=self._oom_killed, memory_mb=self.limits.memory_mb)
         if starting:
             return WorkerCrashed(f"the worker failed to start ({why}): {self.output_tail(300)}")
         return WorkerCrashed(f"the worker process ended during the call ({why})")
 
+    def _out_of_time(self) -> bool:
+        self.timed_out = self.timed_out or self._expired or time.monotonic() >= self.deadline
+        return self.timed_out
+
+    def _used_up(self) -> WorkerTimeout:
+        return WorkerTimeout(f"timed out: the submission's time limit ({self.limits.submission_s:g} s) was used up")
+
+    def _expire(self) -> None:
+        """The watchdog: the submission's time is up, whatever the grader is doing; kill what runs."""
+        with self._lock:
+            self._expired = True
+            kill_worker(self._pid, self.uid, self._cgroup)
+
     def output_tail(self, size: int = 2000) -> str:
-        """The last bytes the worker printed (student prints included), for feedback."""
+        """The last bytes this start of the worker printed (student prints included), for feedback."""
+        if self._log is None:
+            return ""
         self._log.seek(0, os.SEEK_END)
         self._log.seek(max(0, self._log.tell() - size))
         return self._log.read().decode("utf-8", "replace").strip()
 
     def stop(self, *, graceful: bool = True) -> int | None:
-        """End the worker and everything it started (its session, its uid); return its exit code."""
-        pid, self._pid = self._pid, None
-        if pid is None:
-            return None
-        if graceful:
+        """End the worker and everything it started (its session, its uid); return its exit code. Never blocks:
+        every step has a deadline."""
+        with self._lock:
+            pid, self._pid = self._pid, None
+            group, self._cgroup = self._cgroup, None
+        if pid is not None and graceful:
+            self._ask_to_stop(pid)
+        kill_worker(pid, self.uid, group)  # whatever it started, under any session
+        for fd in (self._requests, self._responses):
+            if fd >= 0:
+                os.close(fd)
+        self._requests = self._responses = -1
+        code = None
+        if pid is not None:
             try:
-                write_message(self._requests, {"stop": True})
-            except (OSError, ValueError):
+                code = self._zygote.reap(pid)
+            except WorkerError:
                 pass
-            _wait_for_eof(self._response_fd, timeout=2)
-        try:
-            os.killpg(pid, signal.SIGKILL)  # the session: children the student started die too
-        except (ProcessLookupError, PermissionError):
-            pass
-        group, self._cgroup = self._cgroup, None
         if group is not None:
-            group.kill()  # whatever it started, under any session
-        kill_uid(self.uid)
-        for close in (self._requests.close, lambda: os.close(self._response_fd)):
-            try:
-                close()
-            except OSError:
-                pass
+            self._oom_killed = group.oom_killed()
+            group.remove()
+        return code
+
+    def _ask_to_stop(self, pid: int) -> None:
+        """Give the worker a moment to exit on its own."""
+        thaw(pid, self.uid)
         try:
-            return self._zygote.reap(pid)
-        except WorkerError:
-            return None
-        finally:
-            if group is not None:
-                self._oom_killed = group.oom_killed()
-                group.remove()
+            send_message(self._requests, {"stop": True}, deadline=time.monotonic() + _STOP_S)
+        except (WorkerError, OSError):
+            return
+        _wait_for_eof(self._responses, timeout=_STOP_S)
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
         self.stop()
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> Worker:
         return self
@@ -175,43 +244,13 @@ class Worker:
         self.close()
 
 
+def _new_uid() -> int:
+    return UID_BASE + secrets.randbelow(UID_SPAN)
+
+
 def _printable(text: str) -> str:
     """Student text without control characters: no escape sequence reaches a terminal, no XML report breaks."""
     return "".join(ch if ch.isprintable() or ch in "\n\t" else "?" for ch in text)
-
-
-def kill_uid(uid: int, *, timeout: float = 2.0) -> int:
-    """Kill every process running as `uid` (a worker's own); returns how many were signalled.
-
-    Sweeps /proc until a pass finds none alive: a process forking in a loop can add a child after one pass
-    read the list, but not after it has been sent SIGKILL, so each pass leaves fewer.
-    """
-    if os.geteuid() != 0:
-        return 0  # without root the worker kept our uid: its process group is all we may kill
-    killed, deadline = 0, time.monotonic() + timeout
-    while (alive := live_pids(uid)) and time.monotonic() < deadline:
-        for pid in alive:
-            try:
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-            except (ProcessLookupError, PermissionError):
-                pass
-    return killed
-
-
-def live_pids(uid: int) -> list[int]:
-    """Pids running as `uid`, zombies left out (they are dead already, waiting for their parent)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines()
-                              if ":" in line)
-                if int(fields["Uid"].split()[0]) == uid and not fields["State"].strip().startswith("Z"):
-                    found.append(int(entry.name))
-            except (OSError, ValueError, KeyError, IndexError):
-                continue  # it ended meanwhile
-    return found
 
 
 def _wait_for_eof(fd: int, *, timeout: float) -> None:

@@ -76,32 +76,64 @@ def _rebuild(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
 
 
 def write_message(stream: BinaryIO, value: Any) -> None:
+    """The worker's side: a blocking write (the grader's read has the deadline)."""
     payload = encode(value)
     stream.write(_LENGTH.pack(len(payload)) + payload)
     stream.flush()
 
 
+def send_message(fd: int, value: Any, *, deadline: float) -> None:
+    """The grader's side: write one frame to a raw fd before `deadline` (time.monotonic), or raise a WorkerError.
+
+    The fd is made non-blocking: a worker that stops reading (or swaps its request pipe for one nobody reads)
+    fills the pipe's buffer, and a blocking write would then hold the grader for ever.
+    """
+    payload = encode(value)
+    os.set_blocking(fd, False)
+    data = memoryview(_LENGTH.pack(len(payload)) + payload)
+    while data:
+        _wait(fd, deadline, write=True)
+        try:
+            written = os.write(fd, data[: 1 << 20])
+        except BlockingIOError:
+            continue  # another writer filled the buffer between select and write: wait again
+        except BrokenPipeError:
+            raise WorkerCrashed("the worker process ended without reading its request") from None
+        data = data[written:]
+
+
 def read_message(fd: int, *, deadline: float, max_bytes: int) -> Any:
     """Read one frame from a raw fd before `deadline` (time.monotonic), or raise a WorkerError."""
+    return decode(read_frame(fd, deadline=deadline, max_bytes=max_bytes), max_bytes=max_bytes)
+
+
+def read_frame(fd: int, *, deadline: float, max_bytes: int) -> bytes:
+    """The bytes of one frame, not decoded yet (the grader freezes the worker before it spends time decoding)."""
     (length,) = _LENGTH.unpack(_read_exact(fd, _LENGTH.size, deadline))
     if length > max_bytes:
         raise ProtocolError(f"worker announced a {length}-byte message; the limit is {max_bytes}")
-    return decode(_read_exact(fd, length, deadline), max_bytes=max_bytes)
+    return _read_exact(fd, length, deadline)
 
 
 def _read_exact(fd: int, size: int, deadline: float) -> bytes:
     chunks, remaining = [], size
     while remaining:
-        left = deadline - time.monotonic()
-        wait = None if math.isinf(left) else max(left, 0.0)  # select() cannot take an infinite timeout
-        if left <= 0 or not select.select([fd], [], [], wait)[0]:
-            raise WorkerTimeout("ran past its time limit")
+        _wait(fd, deadline, write=False)
         chunk = os.read(fd, min(remaining, 1 << 20))
         if not chunk:
             raise WorkerCrashed("the worker process ended without answering")
         chunks.append(chunk)
         remaining -= len(chunk)
     return b"".join(chunks)
+
+
+def _wait(fd: int, deadline: float, *, write: bool) -> None:
+    """Until `fd` can be read (or written) without blocking; WorkerTimeout once `deadline` has passed."""
+    left = deadline - time.monotonic()
+    wait = None if math.isinf(left) else max(left, 0.0)  # select() cannot take an infinite timeout
+    ready = select.select([], [fd], [], wait)[1] if write else select.select([fd], [], [], wait)[0]
+    if left <= 0 or not ready:
+        raise WorkerTimeout("ran past its time limit")
 
 
 def is_finite_number(value: Any) -> bool:

@@ -29,7 +29,11 @@ def serve(spec: dict[str, Any]) -> int:
         file_size_mb=limits["file_size_mb"],
         open_files=limits["open_files"],
         uid=spec["uid"],
+        read_paths=spec.get("read_paths", ()),  # checkpoint files, readable beside the workdir and the interpreter
     )
+    from graders.worker import seccomp
+
+    protections.append(seccomp.install())  # native code cannot undo lock_down either; before the hook and threads
     from graders.worker.zygote import die_with_parent
 
     die_with_parent()  # after the uid drop, which clears it

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import errno
-import functools
 import json
 import os
 import resource
@@ -17,20 +15,19 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from graders.worker import rootfs
+from graders.worker.rootfs import MS_PRIVATE, MS_REC
+from graders.worker.rootfs import check as _check  # the old names: tests and other modules call them
+from graders.worker.rootfs import libc as _libc
+
 CLONE_NEWNS, CLONE_NEWUSER, CLONE_NEWNET = 0x00020000, 0x10000000, 0x40000000
 CLONE_NEWIPC = 0x08000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MNT_DETACH = 2
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 24, 38
 CAP_SYS_ADMIN = 21
 MB = 1 << 20
 NAMES = ("network", "filesystem", "scratch", "user", "memory", "cpu_time", "processes", "file_size", "open_files",
-         "audit_hook", "memory_cgroup")
+         "seccomp", "audit_hook", "memory_cgroup")
 _NAMESPACED = NAMES[:4]  # what needs Linux namespaces; the rest are rlimits and the hook
-# Directories every user may write to: a worker's files there would outlive it and fill the disk (tests/adversarial).
-SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
-PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
 
 
 @dataclass(frozen=True)
@@ -46,37 +43,8 @@ def _off(name: str, why: str) -> Protection:
     return Protection(name, False, f"not in force: {why}")
 
 
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)  # dlopen(NULL): libc is already loaded, no find_library subprocess
-
-
-def _check(ret: int, what: str) -> None:
-    if ret != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what} failed: {errno.errorcode.get(err, err)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    args = [None if s is None else os.fsencode(s) for s in (source, target, fstype, data)]
-    _check(_libc().mount(args[0], args[1], args[2], ctypes.c_ulong(flags), args[3]), f"mount on {target}")
-
-
 def _unshare(flag: int, what: str) -> None:
     _check(_libc().unshare(flag), f"unshare({what})")
-
-
-def _under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
-
-
-def _outermost(paths: Sequence[str]) -> list[str]:
-    """Existing, absolute, symlink-free paths; one inside another is dropped, the outer mount hides it."""
-    kept: list[str] = []
-    for path in sorted({r for r in map(os.path.realpath, paths) if os.path.exists(r)}, key=len):
-        if not any(_under(path, k) for k in kept):
-            kept.append(path)
-    return kept
 
 
 def _status(field: str) -> str:
@@ -91,9 +59,10 @@ def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s:
 
     Relative paths are taken from the current directory. `uid` is the unprivileged uid (and gid) a root worker
     drops to: give each parallel worker its own, since RLIMIT_NPROC and signals are per uid. `read_paths` are
-    extra directories the worker must still read after the drop (a data folder, TORCH_HOME). `scratch_mb` caps what
-    the worker may write to its workdir and to each of SHARED_DIRS (default: 4 x file_size_mb); those writes stay
-    in memory of this worker's own and vanish with it.
+    extra files and directories the worker must still read after the drop (checkpoints, a data folder): with the
+    workdir, the interpreter and the graders package, they are all a new root holds (rootfs.enter). `scratch_mb`
+    caps what the worker may write to its workdir and to each scratch directory (default: 4 x file_size_mb); those
+    writes stay in memory of this worker's own and vanish with it.
     """
     workdir = os.path.realpath(workdir)
     if not os.path.isdir(workdir):
@@ -104,10 +73,10 @@ def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s:
         return _settle(workdir, [_off(name, why) for name in _NAMESPACED] + _limits(*limits, nproc_off=why))
     if _status("Threads") != "1":  # unshare(CLONE_NEWUSER/CLONE_NEWNS) refuse a multi-threaded caller
         raise RuntimeError("lock_down must run before any thread starts (importing torch starts some)")
-    needed = _needed_paths(workdir, read_paths)
-    hidden = _outermost(deny_paths)
+    hidden = rootfs.outermost(deny_paths)
+    needed = rootfs.needed_paths(workdir, read_paths, hidden)
     for path in hidden:
-        clash = next((n for n in needed if _under(n, path)), None)
+        clash = next((n for n in needed if rootfs.under(n, path)), None)
         if clash:
             raise ValueError(f"deny path {path} contains {clash}, which the worker needs")
     root = os.getuid() == 0  # asked before a user namespace can hide it
@@ -116,8 +85,8 @@ def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s:
     where = "" if privileged else " in a user namespace"
     network = _network(allow_network, where, userns)
     scratch_mb = scratch_mb if scratch_mb is not None else max(64, 4 * file_size_mb)
-    filesystem, scratch, private = _filesystem(hidden, workdir, scratch_mb, where, userns)
-    user = _become(uid, workdir, needed, private)
+    filesystem, scratch, bridge = _filesystem(hidden, workdir, needed, read_paths, scratch_mb, where, userns)
+    user = _become(uid, workdir, needed, bridge)
     exempt = "the kernel exempts uid 0 from RLIMIT_NPROC" if root and not user.active else None
     return _settle(workdir, [network, filesystem, scratch, user, *_limits(*limits, nproc_off=exempt)])
 
@@ -127,12 +96,6 @@ def _settle(workdir: str, protections: list[Protection]) -> list[Protection]:
     os.environ.update(HOME=workdir, TMPDIR=workdir)
     os.umask(0o077)  # what the student writes stays private to its uid
     return protections
-
-
-def _needed_paths(workdir: str, read_paths: Sequence[str]) -> list[str]:
-    """What the worker still reads after locking down: its workdir, the interpreter, this package."""
-    paths = [workdir, sys.prefix, sys.base_prefix, PACKAGE_ROOT, *sys.path, *read_paths]
-    return list(dict.fromkeys(os.path.realpath(p) for p in paths if p and os.path.isdir(p)))
 
 
 def _enter_user_namespace() -> str | None:
@@ -167,94 +130,56 @@ def _why(exc: OSError, userns: str | None) -> str:
     return f"{exc.strerror}{' (not root)' if os.geteuid() else ''}{extra}"
 
 
-def _filesystem(hidden: list[str], workdir: str, scratch_mb: int, where: str,
-                userns: str | None) -> tuple[Protection, Protection, bool]:
-    """Cover each denied path with an empty read-only mount in a private mount namespace, over private scratch."""
+def _filesystem(hidden: list[str], workdir: str, needed: list[str], read_paths: Sequence[str], scratch_mb: int,
+                where: str, userns: str | None) -> tuple[Protection, Protection, bool]:
+    """In a private mount namespace, a new root holding only `needed` (rootfs.enter); where the kernel refuses
+    one, covers over each denied path. The flag says whether the dropped uid still needs rootfs.bridge."""
     try:
         _unshare(CLONE_NEWNS, "CLONE_NEWNS")
         # Without this, mounts under shared "/" would propagate back to the grader's namespace.
-        _mount(None, "/", None, MS_REC | MS_PRIVATE)
+        rootfs.mount(None, "/", None, MS_REC | MS_PRIVATE)
     except OSError as exc:
         why = _why(exc, userns)
         return _off("filesystem", why), _off("scratch", why), False
-    scratch = _scratch(workdir, scratch_mb, where)  # first: the covers must lie on top of its layers
+    ipc = _ipc()
     try:
-        for path in hidden:
-            if os.path.isdir(path):
-                _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0555")
-            else:  # a file: an empty one reads in its place
-                _mount("/dev/null", path, None, MS_BIND)
+        view = rootfs.enter(workdir=workdir, needed=needed, hidden=hidden, scratch_mb=scratch_mb, written=read_paths)
     except OSError as exc:
-        return _off("filesystem", f"{exc.strerror}"), scratch, True
-    covered = ", ".join(hidden) or "nothing to cover"
-    detail = f"private mount namespace{where}; emptied read-only: {covered}; {_private_proc()}"
-    return Protection("filesystem", True, detail), scratch, True
+        return (*_covers(hidden, workdir, scratch_mb, where, f"no new root: {exc.strerror}", ipc), True)
+    scratch = (f"empty {', '.join(rootfs.SCRATCH)} and an overlay on the workdir, tmpfs of this worker's own "
+               f"({scratch_mb} MB each): writes never reach the disk; {ipc}")
+    return (Protection("filesystem", True, f"new root{where} (allow-list), nothing else: {view}"),
+            Protection("scratch", True, scratch), False)
 
 
-def _private_proc() -> str:
-    """A /proc of our own that lists only the processes of the worker's uid once it drops to it.
-
-    The audit hook refuses /proc/<pid> of others by path, but a relative path under an open directory
-    (os.open("1/cmdline", dir_fd=...)) carries no absolute path to check. Since Linux 5.8 each proc mount has its
-    own options; older kernels refuse "invisible" (EINVAL) and the shared one stays untouched.
-    """
-    try:
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
-    except OSError as exc:
-        return f"/proc shows every process ({exc.strerror})"
-    return "/proc shows only the worker's own processes"
-
-
-def _scratch(workdir: str, size_mb: int, where: str) -> Protection:
-    """Lay a capped tmpfs over the workdir and each world-writable directory (an overlay: what is there stays
-    readable), so what the worker writes never reaches the disk, cannot fill it, and vanishes with the worker.
-    A new IPC namespace does the same for System V shared memory and POSIX message queues."""
+def _ipc() -> str:
+    """A new IPC namespace: System V shared memory and POSIX message queues die with the worker."""
     try:
         _unshare(CLONE_NEWIPC, "CLONE_NEWIPC")
-        ipc = "own IPC namespace"
     except OSError as exc:
-        ipc = f"shares the grader's IPC namespace ({exc.strerror})"
-    shared = [os.path.realpath(d) for d in SHARED_DIRS if os.path.isdir(d) and os.stat(d).st_mode & stat.S_IWOTH]
-    layered = _outermost([*shared, workdir])
+        return f"shares the grader's IPC namespace ({exc.strerror})"
+    return "own IPC namespace"
+
+
+def _covers(hidden: list[str], workdir: str, scratch_mb: int, where: str, why: str,
+            ipc: str) -> tuple[Protection, Protection]:
+    """The deny-list: capped overlays on the writable directories (what is there stays readable), then, on top of
+    them, an empty read-only mount over each denied path."""
     try:
-        for path in layered:
-            _overlay(path, size_mb)
+        layered = rootfs.overlay_shared(workdir, scratch_mb)
+        scratch = Protection("scratch", True, f"writes to {', '.join(layered)} stay in tmpfs layers of this "
+                                              f"worker{where} ({scratch_mb} MB each); {ipc}")
     except OSError as exc:
-        return _off("scratch", f"{exc.strerror}: writes reach the disk; {ipc}")
-    return Protection("scratch", True, f"writes to {', '.join(layered)} stay in tmpfs layers of this worker{where} "
-                                       f"({size_mb} MB each); {ipc}")
-
-
-def _overlay(path: str, size_mb: int) -> None:
-    """Mount an overlay on `path`: the original below (read-only), a fresh capped tmpfs above for the writes."""
-    info = os.stat(path)
-    lower = os.open(path, os.O_PATH | os.O_DIRECTORY)  # the original, reachable once the tmpfs covers it
-    top = -1
+        scratch = _off("scratch", f"{exc.strerror}: writes reach the disk; {ipc}")
     try:
-        # nr_inodes: empty files cost kernel memory that size= does not count.
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes=65536,mode=0700")
-        top = os.open(path, os.O_PATH | os.O_DIRECTORY)
-        for name in ("upper", "work"):
-            os.mkdir(os.path.join(path, name), 0o700)
-        upper = os.path.join(path, "upper")
-        os.chown(upper, info.st_uid, info.st_gid)  # the overlay's root takes the upper root's owner and mode:
-        os.chmod(upper, stat.S_IMODE(info.st_mode))  # /tmp stays 1777, a workdir 0700
-        options = f"lowerdir=/proc/self/fd/{lower},upperdir=/proc/self/fd/{top}/upper,workdir=/proc/self/fd/{top}/work"
-        try:
-            _mount("overlay", path, "overlay", MS_NOSUID | MS_NODEV, options)
-        except OSError:
-            _mount("overlay", path, "overlay", MS_NOSUID | MS_NODEV, options + ",userxattr")  # in a user namespace
-    except OSError:
-        if top >= 0:
-            _libc().umount2(os.fsencode(path), MNT_DETACH)  # leave the path as it was
-        raise
-    finally:
-        for fd in (lower, top):
-            if fd >= 0:
-                os.close(fd)
+        covered = ", ".join(rootfs.cover(hidden)) or "nothing to cover"
+    except OSError as exc:
+        return _off("filesystem", f"{exc.strerror}"), scratch
+    detail = f"private mount namespace{where}, deny-list ({why}); emptied read-only: {covered}; {rootfs.private_proc()}"
+    return Protection("filesystem", True, detail), scratch
 
 
-def _become(uid: int, workdir: str, needed: list[str], private: bool) -> Protection:
+def _become(uid: int, workdir: str, needed: list[str], bridge: bool) -> Protection:
     """Drop to `uid` so the student cannot undo the namespaces nor write the grader's files."""
     _check(_libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")  # setuid binaries: no
     if os.geteuid() != 0:
@@ -262,7 +187,7 @@ def _become(uid: int, workdir: str, needed: list[str], private: bool) -> Protect
         return _off("user", "not root: runs as the grader's own uid; capabilities dropped")
     try:
         os.setgroups([])
-        bridged = _bridge(needed) if private else []
+        bridged = rootfs.bridge(needed) if bridge else []
         blocked = _unreadable_as(uid, [p for p in needed if p != workdir] + [os.__file__], workdir)
         if not blocked:  # only now: a capability-less root could not enter a workdir it gave away
             _chown_tree(workdir, uid)
@@ -286,41 +211,6 @@ def _chown_tree(top: str, uid: int) -> None:
                 os.chown(name, uid, uid, dir_fd=dir_fd, follow_symlinks=False)
     os.chown(top, uid, uid)
     os.chmod(top, 0o700)
-
-
-def _blocking_ancestor(path: str) -> str | None:
-    """The highest directory above `path` that others cannot traverse (like /root, mode 700), if any."""
-    parts = path.strip("/").split("/")
-    for i in range(1, len(parts)):
-        ancestor = "/" + "/".join(parts[:i])
-        if not os.stat(ancestor).st_mode & stat.S_IXOTH:
-            return ancestor
-    return None
-
-
-def _bridge(needed: list[str]) -> list[str]:
-    """Make needed paths reachable: cover each blocking ancestor with a root-owned 0755 tmpfs, bind them back.
-
-    E.g. pyenv puts the interpreter under /root (mode 700); the cover also hides the rest of /root.
-    """
-    covers: dict[str, list[str]] = {}
-    for path in needed:
-        ancestor = _blocking_ancestor(path)
-        if ancestor:
-            covers.setdefault(ancestor, []).append(path)
-    old_umask = os.umask(0o022)
-    try:
-        for ancestor, paths in covers.items():
-            keep = [p for p in paths if not any(q != p and _under(p, q) for q in paths)]
-            fds = [os.open(p, os.O_PATH) for p in keep]  # handles that survive the cover
-            _mount("tmpfs", ancestor, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=0755")
-            for path, fd in zip(keep, fds, strict=True):
-                os.makedirs(path, exist_ok=True)
-                _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)  # MS_REC keeps the deny covers
-                os.close(fd)
-    finally:
-        os.umask(old_umask)
-    return list(covers)
 
 
 def _unreadable_as(uid: int, paths: list[str], workdir: str) -> str | None:
@@ -477,6 +367,8 @@ sandbox = sys.modules["sandbox_probe"] = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sandbox)
 args = json.loads(sys.argv[2])
 found = sandbox.lock_down(**args)
+from graders.worker import seccomp  # before the hook, which refuses its look-up of syscall()
+found.append(seccomp.install())
 found.append(sandbox.install_audit_hook(deny_paths=args["deny_paths"]))
 print(json.dumps([dataclasses.asdict(p) for p in found]))
 """

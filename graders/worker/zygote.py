@@ -15,11 +15,16 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from typing import Any
 
 from graders.errors import WorkerCrashed
 
 _MESSAGE = 1 << 16
+# Every exchange with the zygote has a deadline: the grader must never wait on it for ever (finding 4).
+_START_S = 120.0  # importing torch and torchvision, on a busy machine
+_REPLY_S = 15.0  # a fork, or a reap: the zygote waits at most _REAP_S for a killed worker to end
+_REAP_S = 5.0
 # Environment variables the worker gets; nothing else of the grader's environment crosses.
 _PASSED_ENV = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -49,7 +54,8 @@ class Zygote:
             pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL, start_new_session=True,
         )
         theirs.close()
-        if self._request({"hello": True}).get("ready") is not True:
+        if self._request({"hello": True}, timeout=_START_S).get("ready") is not True:
+            self.close()
             raise WorkerCrashed("the worker fork server did not start")
 
     @classmethod
@@ -69,14 +75,22 @@ class Zygote:
         return int(self._request({"spawn": spec}, fds)["pid"])
 
     def reap(self, pid: int) -> int | None:
-        """Wait for a worker that was killed or ended; its exit code as Popen.returncode gives it."""
-        return self._request({"wait": pid}).get("code")
+        """Wait (briefly) for a worker that was killed; its exit code as Popen.returncode gives it, or None if it
+        has not ended yet (the zygote reaps it later)."""
+        return self._request({"wait": pid, "timeout": _REAP_S}).get("code")
 
-    def _request(self, message: dict[str, Any], fds: list[int] | None = None) -> dict[str, Any]:
+    def _request(self, message: dict[str, Any], fds: list[int] | None = None, *,
+                 timeout: float = _REPLY_S) -> dict[str, Any]:
         with self._lock:
             try:
+                self._sock.settimeout(timeout)
                 socket.send_fds(self._sock, [json.dumps(message).encode()], fds or [])
                 reply = self._sock.recv(_MESSAGE)
+            except TimeoutError:
+                # A late reply would answer the next request: this zygote is done for; the next worker starts
+                # another (Zygote.shared).
+                self._proc.kill()
+                raise WorkerCrashed(f"the worker fork server did not answer within {timeout:g} s") from None
             except OSError as exc:
                 raise WorkerCrashed(f"the worker fork server is gone ({exc.strerror})") from None
         if not reply:
@@ -154,7 +168,7 @@ def main(fd: int) -> None:
     sock.settimeout(1.0)
     groups: list[str] = []  # the workers' memory cgroups: a grader that dies cannot remove them
     try:
-        _serve(sock, runner, groups)
+        _serve(sock, runner, groups, set())
     finally:
         from graders.worker import cgroup
 
@@ -162,7 +176,7 @@ def main(fd: int) -> None:
             cgroup.discard(path)
 
 
-def _serve(sock: socket.socket, runner: Any, groups: list[str]) -> None:
+def _serve(sock: socket.socket, runner: Any, groups: list[str], pending: set[int]) -> None:
     grader = os.getppid()
     while True:
         try:
@@ -170,21 +184,42 @@ def _serve(sock: socket.socket, runner: Any, groups: list[str]) -> None:
         except TimeoutError:
             if os.getppid() != grader:
                 return  # the grader died without hanging up: our workers die with us (their PDEATHSIG)
+            for pid in list(pending):
+                _reap(pid, pending, timeout=0)
             continue
         except OSError:
             return
         if not data:
             return
         message = json.loads(data)
+        reply: dict[str, Any]
         if "spawn" in message:
             reply = {"pid": _fork(message["spawn"], fds, sock, runner)}
             groups += [g["path"] for g in [message["spawn"].get("cgroup", {})] if "path" in g]
         elif "wait" in message:
-            _, status = os.waitpid(message["wait"], 0)
-            reply = {"code": os.waitstatus_to_exitcode(status)}
+            reply = {"code": _reap(message["wait"], pending, timeout=message.get("timeout", _REAP_S))}
         else:
             reply = {"ready": True}
         sock.send(json.dumps(reply).encode())
+
+
+def _reap(pid: int, pending: set[int], *, timeout: float) -> int | None:
+    """A worker's exit code, waiting at most `timeout` for it to end (one stuck in the kernel after SIGKILL must
+    not hold the zygote, and so the grader); None if it has not, and it stays `pending`, reaped later."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pending.discard(pid)
+            return None
+        if done:
+            pending.discard(pid)
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            pending.add(pid)
+            return None
+        time.sleep(0.005)
 
 
 def _fork(spec: dict[str, Any], fds: list[int], sock: socket.socket, runner: Any) -> int:

@@ -19,6 +19,6 @@ def test_accuracy(submission, reference, topic, config, expect, artifacts, data_
         data_source(source)
     run, ref = images.fit(submission, topic, "classifier", config=config), images.fit(reference, topic, "classifier",
                                                                                        config=config)
-    artifacts.setdefault("loss_curve", {})["reference"] = images.batch_losses(ref)
+    artifacts.setdefault("loss_curve", {})["reference"] = images.curve(ref, topic, "classifier")
     expect(images.valid_run(run, topic, "classifier"))
     expect(images.hinted(images.quality(run, ref, topic, "classifier", check="accuracy", config=config), run))

@@ -28,8 +28,8 @@ def _accuracy(submission, reference, topic, config, expect, data_source, variant
 
 
 def test_lenet_accuracy(submission, reference, topic, config, expect, artifacts, data_source):
-    artifacts.setdefault("loss_curve", {})["reference"] = images.batch_losses(images.fit(reference, topic, "lenet",
-                                                                                         config=config))
+    ref = images.fit(reference, topic, "lenet", config=config)
+    artifacts.setdefault("loss_curve", {})["reference"] = images.curve(ref, topic, "lenet")
     _accuracy(submission, reference, topic, config, expect, data_source, "lenet")
 
 

@@ -11,30 +11,25 @@ from images_family import (  # noqa: F401 - pytest collects them from here
     test_zero_grad,
 )
 
-from graders import checks
-from graders.course import images
+from graders.course import images, transfer
 
 
 def test_weights_loaded(submission, reference, topic, config, expect):
     for variant in ("alexnet", "vgg16"):
-        # Before training, as built: the same build under the same seed as the reference's.
-        mine = images.fit(submission, topic, variant, config=config)["before"].get("features")
-        theirs = images.fit(reference, topic, variant, config=config)["before"]["features"]
-        expect(checks.flag(mine == theirs, expected=True,
-                           message_ok=f"build_{variant}() loads the given weights into model.features",
-                           message_fail=f"build_{variant}()'s model.features differ from the weights it was given",
-                           hint="call model.load_state_dict(weights) when weights is not None, before replacing "
-                                "the head"))
+        # Before training, as built: a sample of model.features against the reference's, which holds the given weights.
+        run, ref = (images.fit(side, topic, variant, config=config) for side in (submission, reference))
+        expect(transfer.weights_loaded(run, ref, name=f"build_{variant}"))
 
 
 def test_vgg16_head_only_trains(submission, topic, config, expect):
     run = images.fit(submission, topic, "vgg16", config=config)
     expect(images.valid_run(run, topic, "vgg16"))
-    expect(images.hinted(images.only_head_trained(run), run))
+    expect(images.hinted(transfer.only_head_trains(run, name="build_vgg16()"), run))
 
 
 def test_matches_reference(submission, reference, topic, config, expect, artifacts):
     run, ref = (images.fit(side, topic, "alexnet", config=config) for side in (submission, reference))
-    artifacts.setdefault("loss_curve", {}).update(student=images.batch_losses(run), reference=images.batch_losses(ref))
+    artifacts.setdefault("loss_curve", {}).update(student=images.curve(run, topic, "alexnet"),
+                                                  reference=images.curve(ref, topic, "alexnet"))
     expect(images.valid_run(run, topic, "alexnet"))
-    expect(images.hinted(images.matches_reference(run, ref, rtol=topic.threshold("matches_reference")), run))
+    expect(images.hinted(transfer.matches_reference(run, ref, topic, rtol=topic.threshold("matches_reference")), run))

@@ -29,11 +29,17 @@ from graders.grading import grade_submission
 from graders.results import SubmissionResult
 from graders.runner import Reference
 from graders.worker import cgroup
-from graders.worker.client import kill_uid, live_pids
+from graders.worker.client import UID_BASE, UID_SPAN, kill_uid, live_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPIC, FOLDER, MODULE = "linear_regression", "01_linear_regression", "linear_regression.py"
-SOLUTION = (ROOT / "solutions" / FOLDER / MODULE).read_text(encoding="utf-8")
+# An image topic for the attacks that need one: held-out images, big requests, train_one_epoch and evaluate.
+IMAGE_TOPIC, TRANSFER_TOPIC = "deep_neural_network", "transfer_learning"
+LAYOUT = {TOPIC: (FOLDER, MODULE), IMAGE_TOPIC: ("04_deep_neural_network", "deep_neural_network.py"),
+          TRANSFER_TOPIC: ("06_transfer_learning", "transfer_learning.py")}
+SOLUTIONS = {topic: (ROOT / "solutions" / folder / module).read_text(encoding="utf-8")
+             for topic, (folder, module) in LAYOUT.items()}
+SOLUTION, IMAGE_SOLUTION, TRANSFER_SOLUTION = SOLUTIONS[TOPIC], SOLUTIONS[IMAGE_TOPIC], SOLUTIONS[TRANSFER_TOPIC]
 SHARED_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")  # where any uid may create files
 TIME_CHECK = "training_time"  # wall-clock ratio: left out of honest-vs-honest comparisons on a busy machine
 
@@ -87,7 +93,8 @@ class Course:
 
 def build_course(root: Path) -> Course:
     for part in ("assignments", "hidden_tests", "solutions"):
-        shutil.copytree(ROOT / part / FOLDER, root / part / FOLDER, ignore=shutil.ignore_patterns("__pycache__"))
+        for folder, _ in LAYOUT.values():
+            shutil.copytree(ROOT / part / folder, root / part / folder, ignore=shutil.ignore_patterns("__pycache__"))
         for shared in (ROOT / part).glob("*.py"):  # helpers the topics' tests share (hidden_tests/*.py)
             shutil.copyfile(shared, root / part / shared.name)
     shutil.copyfile(ROOT / "grading.yaml", root / "grading.yaml")
@@ -99,11 +106,13 @@ def build_course(root: Path) -> Course:
         "reports": root / "reports" / "earlier" / "result.json",
         "data": root / "data" / "labels.txt",
         "alice": root / "submissions" / "alice" / FOLDER / MODULE,  # another student's work
+        "examples": root / "examples" / "one_bug" / FOLDER / MODULE,  # full solutions with one bug each
     }
     canaries = {what: f"canary-{what}-{secrets.token_hex(6)}" for what in [*files, "git"]}
     for what, path in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = path.read_text(encoding="utf-8") if path.exists() else (SOLUTION if what == "alice" else "")
+        text = path.read_text(encoding="utf-8") if path.exists() else (SOLUTION if what in ("alice", "examples")
+                                                                        else "")
         path.write_text(text + f"\n# {canaries[what]}\n", encoding="utf-8")
     # The course folder is usually a git repository: its history holds the hidden tests and the solutions.
     blob = f"{files['hidden'].read_text()}\n# {canaries['git']}\n".encode()
@@ -115,6 +124,11 @@ def build_course(root: Path) -> Course:
     # Short limits keep hanging attacks cheap; memory must still cover importing torch (~900 MB).
     limits = dataclasses.replace(config.limits, call_s=3, submission_s=45, memory_mb=2000, processes=48)
     return Course(root, dataclasses.replace(config, limits=limits), canaries, files)
+
+
+def patient(config: Config, **limits: float) -> Config:
+    """The course copy's config with other limits: image topics train for seconds, more on a busy machine."""
+    return dataclasses.replace(config, limits=dataclasses.replace(config.limits, **limits))
 
 
 @dataclass
@@ -157,6 +171,7 @@ class Grader:
     def __init__(self, course: Course, reference: Reference):
         self.course = course
         self.reference = reference
+        self._honest: dict[str, Attack] = {}
         self.honest = self.grade_plain("honest", SOLUTION)  # also fills the reference cache
         self.broken = self.grade_plain("broken", hostile(BROKEN_TRAIN))
         self.baseline_processes = descendants()
@@ -166,71 +181,105 @@ class Grader:
         return any(p["name"] == name and p["active"] for p in self.honest.result.environment.protections)
 
     def grade_plain(self, name: str, source: str, files: dict[str, str] | None = None, *,
-                    config: Config | None = None) -> Attack:
+                    config: Config | None = None, topic: str = TOPIC) -> Attack:
         """Grade without the invariant checks (for tests that check something else, or more precisely)."""
-        return self._grade(write_submission(self.course.submissions / name, source, files), config)
+        folder = write_submission(self.course.submissions / name, source, files, topic=topic)
+        return self._grade(folder, config or self.config_for(topic), topic=topic)
 
-    def _grade(self, folder: Path, config: Config | None = None, deny: tuple[Path, ...] = ()) -> Attack:
+    def config_for(self, topic: str) -> Config:
+        """Topic 1's short limits keep hanging attacks cheap; an image topic trains for seconds (more when busy)."""
+        if topic == TOPIC:
+            return self.course.config
+        # VGG16 trains in about 3 GB: the course's own memory limit, not the copy's 2 GB.
+        return patient(self.course.config, call_s=60, submission_s=300, memory_mb=6144)
+
+    def honest_of(self, topic: str) -> Attack:
+        """The reference solution graded as a submission of `topic` (graded once, on first use)."""
+        if topic not in self._honest:
+            self._honest[topic] = self.grade_plain(f"honest_{topic}", SOLUTIONS[topic], topic=topic)
+            assert self._honest[topic].passed == set(self._honest[topic].checks), self._honest[topic].messages()
+        return self._honest[topic]
+
+    def _grade(self, folder: Path, config: Config, deny: tuple[Path, ...] = (), topic: str = TOPIC) -> Attack:
         start = time.monotonic()
-        result = grade_submission(folder, config=config or self.course.config, hidden=True, topics=[TOPIC],
-                                  reference=self.reference, deny=deny)
+        result = grade_submission(folder, config=config, hidden=True, topics=[topic], reference=self.reference,
+                                  deny=deny)
         return Attack(result, worker_uid(result), time.monotonic() - start)
 
     def attack(self, name: str, source: str, *, files: dict[str, str] | None = None, honest_after: bool = False,
-               as_batch: bool = False, config: Config | None = None) -> Attack:
-        """Grade a hostile submission; assert the invariants every attack must keep.
+               as_batch: bool = False, config: Config | None = None, topic: str = TOPIC,
+               status: str = "graded") -> Attack:
+        """Grade a hostile submission of `topic`; assert the invariants every attack must keep.
 
         `as_batch` grades it as `grade batch` does, with the folder of all submissions denied to the worker;
-        `config` replaces the course copy's (other limits).
+        `config` replaces the course copy's (other limits); `status` is the result's expected status ("timed out"
+        for an attack that outlasts the submission's time limit).
         """
-        folder = write_submission(self.course.submissions / name, source, files)
+        if topic != TOPIC:
+            self.honest_of(topic)  # fills the reference cache first: the grader may write there, the worker never
+        folder = write_submission(self.course.submissions / name, source, files, topic=topic)
         before = snapshot(self.course.root)
         shared = [Path(d) for d in SHARED_DIRS if Path(d).is_dir()]
         shared_before = set(top_level(shared))
+        workers_before = set(worker_processes())
         attack = None
         try:
-            attack = self._grade(folder, config, deny=(self.course.submissions,) if as_batch else ())
-            check_result(attack, set(self.course.config.topics[TOPIC].checks))
+            attack = self._grade(folder, config or self.config_for(topic),
+                                 deny=(self.course.submissions,) if as_batch else (), topic=topic)
+            check_result(attack, set(self.course.config.topics[topic].checks), status=status)
             text = json.dumps(attack.result.to_dict())
             leaked = [what for what, canary in self.course.canaries.items() if canary in text]
             assert not leaked, f"planted secrets reached the result: {leaked}"
             assert attack.uid is not None, "the worker reported no uid of its own (is the 'user' protection off?)"
-            assert wait_until(lambda: not live_processes(attack.uid)), \
-                f"processes of the worker's uid {attack.uid} outlived the grading: {live_processes(attack.uid)}"
+            # Every start of a worker has a uid of its own: none of them may keep a process.
+            assert wait_until(lambda: not self._strays(workers_before)), \
+                f"processes of the worker's uids outlived the grading: {self._strays(workers_before)}"
             assert wait_until(lambda: new_descendants(self.baseline_processes) == set()), \
                 f"the grading process kept new descendants: {new_descendants(self.baseline_processes)}"
             after = snapshot(self.course.root)
             assert after == before, f"files changed outside the worker: {diff(before, after)}"
-            left = sorted(p for p, owner in top_level(shared).items() if owner == attack.uid and p not in shared_before)
+            left = sorted(p for p, owner in top_level(shared).items()
+                          if is_worker_uid(owner) and p not in shared_before)
             assert not left, f"the worker's uid left files behind: {left}"
             assert not sysv_segments(attack.uid), "the worker's uid left System V shared memory behind"
             assert not leftover_cgroup(attack.uid), f"the worker's cgroup outlived it: {leftover_cgroup(attack.uid)}"
         finally:
-            if attack is not None and attack.uid is not None:
-                for _ in range(100):  # the test's own clean-up, whatever the grader did
-                    if not live_processes(attack.uid):
-                        break
-                    kill_uid(attack.uid)
+            for _ in range(100):  # the test's own clean-up, whatever the grader did
+                stray = self._strays(workers_before)
+                if not stray:
+                    break
+                for uid in {owner for _, owner in stray}:
+                    kill_uid(uid)
         if honest_after:
-            again = self.grade_plain("honest", SOLUTION)
-            assert verdicts(again) == verdicts(self.honest), "an honest submission graded afterwards scores differently"
+            again = self.grade_plain("honest", SOLUTIONS[topic], topic=topic)
+            honest = self.honest if topic == TOPIC else self.honest_of(topic)
+            assert verdicts(again) == verdicts(honest), "an honest submission graded afterwards scores differently"
         return attack
 
 
-def write_submission(folder: Path, source: str, files: dict[str, str] | None = None) -> Path:
+    def _strays(self, before: set[tuple[int, int]]) -> set[tuple[int, int]]:
+        """Processes under a worker's uid that appeared during a grading and are still alive, but the reference's
+        worker, which lives on across gradings."""
+        runner = getattr(self.reference, "_runner", None)
+        reference_uid = runner.worker.uid if runner is not None else None
+        return {(pid, uid) for pid, uid in set(worker_processes()) - before if uid != reference_uid}
+
+
+def write_submission(folder: Path, source: str, files: dict[str, str] | None = None, *, topic: str = TOPIC) -> Path:
     """A submission folder in the assignment's layout: <folder>/01_linear_regression/linear_regression.py."""
+    topic_folder, module = LAYOUT[topic]
     shutil.rmtree(folder, ignore_errors=True)
-    (folder / FOLDER).mkdir(parents=True)
-    (folder / FOLDER / MODULE).write_text(source, encoding="utf-8")
+    (folder / topic_folder).mkdir(parents=True)
+    (folder / topic_folder / module).write_text(source, encoding="utf-8")
     for name, text in (files or {}).items():
-        (folder / FOLDER / name).write_text(text, encoding="utf-8")
+        (folder / topic_folder / name).write_text(text, encoding="utf-8")
     return folder
 
 
-def check_result(attack: Attack, configured: set[str]) -> None:
-    """The grader went on: a graded result with every configured check scored, each failure with a reason."""
+def check_result(attack: Attack, configured: set[str], *, status: str = "graded") -> None:
+    """The grader went on: a result with every configured check scored, each failure with a reason."""
     result = attack.result
-    assert result.status == "graded", (result.status, result.reason)
+    assert result.status == status, (result.status, result.reason)
     assert set(attack.checks) == configured and len(result.checks()) == len(configured), attack.messages()
     assert all(c.passed or c.message for c in result.checks()), attack.messages()
 
@@ -291,6 +340,44 @@ def leftover_cgroup(uid: int) -> str | None:
         return None
     path = above / f"{cgroup.PREFIX}{uid}"
     return str(path) if path.exists() else None
+
+
+def is_worker_uid(uid: int) -> bool:
+    """The range graders/worker/client.py draws workers' uids from."""
+    return UID_BASE <= uid < UID_BASE + UID_SPAN
+
+
+def worker_processes() -> list[tuple[int, int]]:
+    """(pid, uid) of every live process running under a worker's uid, whichever start of a worker it was, and
+    started by this test session (another session's graders on the same machine are none of its business)."""
+    found = []
+    own = _memory_cgroup("self")
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = dict(line.split(":", 1) for line in (entry / "status").read_text().splitlines() if ":" in line)
+                uid = int(fields["Uid"].split()[0])
+                if is_worker_uid(uid) and not fields["State"].strip().startswith("Z") and _below(own, entry.name):
+                    found.append((int(entry.name), uid))
+            except (OSError, ValueError, KeyError, IndexError):
+                continue  # it ended meanwhile
+    return found
+
+
+def _memory_cgroup(pid: str) -> str | None:
+    """The memory cgroup of a process (cgroup v1's memory line, else v2's unified one), None where there is none."""
+    lines = [line.split(":", 2) for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines()]
+    paths = {name: path for _, names, path in lines for name in names.split(",")}
+    return paths.get("memory", paths.get(""))
+
+
+def _below(own: str | None, pid: str) -> bool:
+    """Whether a process lives in this session's memory cgroup or one below it, where our graders put workers (a
+    worker cannot leave its group); every process counts where cgroups tell nothing."""
+    if own is None:
+        return True
+    theirs = _memory_cgroup(pid)
+    return theirs is None or theirs == own or theirs.startswith(own.rstrip("/") + "/")
 
 
 def live_processes(uid: int) -> list[int]:
@@ -362,7 +449,8 @@ def course() -> Iterator[Course]:
 def grader(course: Course) -> Iterator[Grader]:
     if os.geteuid() != 0:
         pytest.skip("the adversarial suite runs workers under uids of their own, which needs root (as in CI)")
-    reference = Reference(course.config)
+    # The reference is trusted and trains VGG16 too: the course's own limits, not the short ones of the copy.
+    reference = Reference(patient(course.config, call_s=120, submission_s=900, memory_mb=6144))
     try:
         grader = Grader(course, reference)
         assert grader.honest.passed == set(grader.honest.checks), grader.honest.messages()

@@ -50,7 +50,7 @@ def test_replacing_the_workers_validators_lets_nothing_invalid_through(grader):
     attack = grader.attack("validator_patch", hostile("""
         import graders.tasks, graders.tasks.regression
 
-        graders.tasks.floats = graders.tasks.regression.floats = lambda values, what: values
+        graders.tasks.floats = graders.tasks.regression.floats = lambda values, what, **_: values
         graders.tasks.tensor = graders.tasks.regression.tensor = lambda value, what: value
         _honest_train = train
 

@@ -20,11 +20,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the full sandbox need
 def test_doctor_finds_every_protection_the_threat_model_needs():
     findings = doctor(config=ROOT / "grading.yaml")
     active = {f.name for f in findings if f.area == "protection" and f.ok}
-    assert REQUIRED_PROTECTIONS | {"user", "scratch", "processes"} <= active, [f for f in findings if not f.ok]
+    expected = REQUIRED_PROTECTIONS | {"user", "scratch", "processes", "seccomp"}
+    assert expected <= active, [f for f in findings if not f.ok]
     assert not problems(findings)
 
 
 def test_grade_doctor_prints_a_table_and_exits_zero():
     result = CliRunner().invoke(main, ["doctor", "--config", str(ROOT / "grading.yaml")], catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    assert "audit_hook" in result.output and "reference" in result.output
+    assert "audit_hook" in result.output and "seccomp" in result.output and "reference" in result.output

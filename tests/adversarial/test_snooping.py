@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
 from graders.data import toy
-from tests.adversarial.conftest import BROKEN_TRAIN, hostile
+from tests.adversarial.conftest import BROKEN_TRAIN, ROOT, hostile
 
 READ = """
 import hashlib, os
@@ -42,7 +46,8 @@ def _read_everyway(path):
 """
 
 # The secrets planted in the course copy (tests/adversarial/conftest.py), and what must stop each.
-TARGETS = ["hidden", "solution", "config", "cache", "reports", "data", "git", "alice", "alice_in_a_batch"]
+TARGETS = ["hidden", "solution", "config", "cache", "reports", "data", "git", "alice", "alice_in_a_batch",
+           "examples"]
 WEAK: dict[str, str] = {}  # targets a known weakness still reaches (none now)
 
 
@@ -65,6 +70,65 @@ def test_course_secret_cannot_be_read(grader, what):
     assert secret not in verdict.values(), f"the worker read {path}: {verdict}"
     assert path.name not in verdict["listing"], verdict
     assert "model_structure" in attack.passed  # the rest of the grading went on
+
+
+@pytest.fixture
+def other_grading(grader) -> Iterator[Path]:
+    """The `--out` folder of another grading, beside the course (as the grader writes it: umask 022, readable)."""
+    out = grader.course.root.parent / f"{grader.course.root.name}-out-{secrets.token_hex(4)}"
+    (out / "bob").mkdir(parents=True, mode=0o755)
+    (out / "bob" / "result.json").write_text(f'{{"score": 86, "canary": "{secrets.token_hex(8)}"}}\n')
+    yield out / "bob" / "result.json"
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def test_another_gradings_reports_cannot_be_read(grader, other_grading):
+    attack = grader.attack("read_other_out", hostile(READ, f"""
+        def train(model, x, y, epochs, lr):
+            _report(listing=_attempt(lambda: _listing({str(other_grading)!r}))[:40],
+                    **_read_everyway({str(other_grading)!r}))
+    """))
+    verdict = attack.verdict()
+    assert fingerprint(other_grading) not in verdict.values(), f"the worker read {other_grading}: {verdict}"
+    assert "result.json" not in verdict["listing"], verdict
+
+
+@pytest.fixture
+def real_tmp_file() -> Iterator[Path]:
+    """A file another program left in the machine's /tmp, readable by everyone."""
+    fd, name = tempfile.mkstemp(prefix="adversarial-tmp-", dir="/tmp")
+    os.write(fd, f"canary-tmp-{secrets.token_hex(8)}\n".encode())
+    os.close(fd)
+    os.chmod(name, 0o644)
+    yield Path(name)
+    os.unlink(name)
+
+
+def test_files_in_the_real_tmp_cannot_be_read(grader, real_tmp_file):
+    attack = grader.attack("read_real_tmp", hostile(READ, f"""
+        def train(model, x, y, epochs, lr):
+            seen = _attempt(lambda: {real_tmp_file.name!r} in os.listdir("/tmp"))
+            _report(seen=seen, **_read_everyway({str(real_tmp_file)!r}))
+    """))
+    verdict = attack.verdict()
+    assert fingerprint(real_tmp_file) not in verdict.values(), f"the worker read {real_tmp_file}: {verdict}"
+    assert verdict["seen"] == "False", verdict
+
+
+def test_listing_parents_does_not_find_the_course(grader):
+    # The copy graded here, and the harness's own course (this repository) with its examples and solutions.
+    course, names = grader.course.root, {grader.course.root.name, "examples", "solutions", "hidden_tests"}
+    folders = ["/", str(course.parent), str(course), str(ROOT), str(ROOT.parent)]
+    attack = grader.attack("list_parents", hostile(READ, f"""
+        def _names(folder):
+            return sorted(set(os.listdir(folder)) & set({sorted(names)!r}))
+
+        def train(model, x, y, epochs, lr):
+            _report(**{{str(i): _attempt(lambda: _names(folder)) for i, folder in enumerate({folders!r})}})
+    """))
+    verdict = attack.verdict()
+    found = {folders[int(i)]: seen for i, seen in verdict.items() if seen.startswith("[") and seen != "[]"}
+    assert not found, f"listing parents found the course: {found}"
 
 
 def test_the_grading_process_cannot_be_read(grader):

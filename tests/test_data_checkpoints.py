@@ -1,0 +1,23 @@
+"""Which cached checkpoint files a worker is handed to read (its read_paths)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graders.data import checkpoints, weights
+
+
+def test_cached_lists_the_known_checkpoints_present_in_either_folder(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    hub.mkdir(parents=True)
+    (hub / checkpoints.CHECKPOINTS["alexnet"]).write_bytes(b"a")
+    (tmp_path / "torch" / checkpoints.CHECKPOINTS["vgg16"]).write_bytes(b"v")  # beside it, not in hub/
+    (hub / "resnet18-f37072fd.pth").write_bytes(b"r")  # not one the course uses: the worker never sees it
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert checkpoints.cached("~/torch") == [str(hub / checkpoints.CHECKPOINTS["alexnet"]),
+                                             str(tmp_path / "torch" / checkpoints.CHECKPOINTS["vgg16"])]
+    assert checkpoints.cached(str(tmp_path / "missing")) == []
+    assert weights.CHECKPOINTS is checkpoints.CHECKPOINTS  # one table, whoever imports it
