@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 # Without these, student code could read hidden material, reach the network or take the machine down
 # (docs/threat-model.md). The others degrade gracefully: `user` needs root, `processes` needs the uid drop.
-REQUIRED_PROTECTIONS = frozenset({"network", "filesystem", "memory", "cpu_time", "file_size", "audit_hook"})
+REQUIRED_PROTECTIONS = frozenset({"network", "filesystem", "memory", "cpu_time", "file_size", "seccomp", "audit_hook"})
 
 
 @dataclass(frozen=True)

@@ -69,6 +69,14 @@ def locked_child(body: str, lock: dict[str, Any]) -> dict[str, Any]:
     return child.verdict
 
 
+def shown_in(folder: str | Path) -> list[str]:
+    """The names a listing of `folder` shows in the new root: the first step towards each bound path of the Python
+    environment below it (a clone under /tmp has its virtual environment there), nothing else."""
+    bound = [rootfs.PACKAGE, sys.prefix, sys.base_prefix]
+    return sorted({Path(p).relative_to(folder).parts[0] for p in map(os.path.realpath, bound)
+                   if Path(p).is_relative_to(folder) and Path(p) != Path(folder)})
+
+
 @rooted
 def test_only_the_allow_list_is_there(base: Path, stray: Path) -> None:
     v = locked_child(f"""
@@ -81,12 +89,10 @@ def test_only_the_allow_list_is_there(base: Path, stray: Path) -> None:
                 null=attempt(lambda: open("/dev/null", "w").write("x")), dev=listing("/dev"),
                 proc=attempt(lambda: size("/proc/self/status")), prefix=attempt(lambda: len(listing(sys.prefix))))
     """, lock(base, sys_path=[str(COURSE)]))  # the course root on sys.path, as `python -m pytest` puts it
-    needed = {Path(p).relative_to(COURSE).parts[0] for p in (rootfs.PACKAGE, sys.prefix)
-              if Path(p).is_relative_to(COURSE)}
-    assert v["course"] == sorted(needed), v  # the directories above what is bound show nothing else
+    assert v["course"] == shown_in(COURSE), v  # the directories above what is bound show nothing else
     assert (v["pyproject"], v["sibling"], v["stray"], v["other"]) == ("FileNotFoundError",) * 4
     assert v["opt"] == "FileNotFoundError"
-    assert (v["base"], v["tmp"]) == (["alias", "data", "link", "work"], [base.name])
+    assert (v["base"], v["tmp"]) == (["alias", "data", "link", "work"], sorted({base.name, *shown_in("/tmp")}))
     assert (v["weights"], v["own"], v["null"]) == (16, 8, 1)
     assert min(v["package"], v["passwd"], v["proc"], v["prefix"]) > 0
     assert set(v["dev"]) <= {*rootfs.DEVICES, "shm", "fd", "stdin", "stdout", "stderr"} | {
@@ -108,7 +114,7 @@ def test_writes_land_in_empty_capped_scratch(base: Path) -> None:
                 mine=attempt(lambda: open("mine.txt", "w").write("x")), usr=attempt(lambda: open("/usr/x", "w")))
     """, lock(base))
     assert (v["empty"], v["note"], v["mine"]) == ([[], []], 2, 1), v
-    assert sorted(v["tmp"]) == sorted([base.name, f"{base.name}.txt"])
+    assert sorted(v["tmp"]) == sorted({base.name, f"{base.name}.txt", *shown_in("/tmp")})
     assert (v["full"], v["usr"]) == ("OSError", "OSError")  # ENOSPC at the cap; EROFS
     assert not Path(f"/tmp/{base.name}.txt").exists() and not (base / "work" / "mine.txt").exists()
 
@@ -138,8 +144,8 @@ def test_a_user_namespace_gets_a_new_root_too(base: Path, stray: Path) -> None:
     if not v or not v["protections"]["network"][0]:
         pytest.skip(f"no user namespaces here: {v or child.stderr}")
     assert v["protections"]["filesystem"][1].startswith("new root in a user namespace"), v
-    assert (v["stray"], v["tmp"], v["own"], v["write"], v["usr"]) == ("FileNotFoundError", [base.name], 8, 1,
-                                                                      "OSError")
+    assert (v["stray"], v["tmp"], v["own"], v["write"], v["usr"]) == (
+        "FileNotFoundError", sorted({base.name, *shown_in("/tmp")}), 8, 1, "OSError")
     assert not Path(f"/tmp/{base.name}.x").exists()
 
 

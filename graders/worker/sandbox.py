@@ -375,7 +375,7 @@ print(json.dumps([dataclasses.asdict(p) for p in found]))
 
 
 def available() -> list[Protection]:
-    """What lock_down and install_audit_hook put in force on this machine, tried in a throwaway child."""
+    """What lock_down, the seccomp filter and install_audit_hook put in force here, tried in a throwaway child."""
     with tempfile.TemporaryDirectory(prefix="sandbox-probe-") as tmp:
         os.chmod(tmp, 0o755)  # mkdtemp makes it 0700; the dropped uid must reach the workdir inside
         workdir, denied = os.path.join(tmp, "work"), os.path.join(tmp, "denied")

@@ -48,7 +48,7 @@ STALL = """
         return _honest_transforms()
 """
 # Each stall costs one call's limit: short, yet far above an honest topic-4 call on a busy machine.
-STALL_LIMITS = {"call_s": 20, "submission_s": 300}
+STALL_LIMITS = {"call_s": 12, "submission_s": 300}
 
 
 def test_a_worker_that_stops_reading_cannot_hold_the_grader(grader):
