@@ -46,7 +46,10 @@ def only_head_trains(run: Any, *, name: str, when: str = "training") -> checks.O
     before, after = images.crossed(run, "before"), images.crossed(run, "after")
     if before is None or after is None:
         return checks.fail(f"{name}: the worker sent no parameters to compare before and after {when}")
-    if before["sample"].numel() == 0 or not torch.equal(before["sample"], after["sample"]):
+    if before["sample"].numel() == 0:
+        return checks.fail(f"{name}: the model has no model.features to keep as loaded",
+                           hint="build the model with torchvision (its model.features, then model.classifier)")
+    if not torch.equal(before["sample"], after["sample"]):
         return checks.fail(f"{name}: {when} changed model.features: the pretrained part was not frozen",
                            hint=FREEZE_HINT)
     head = [(before["named"].get(k), after["named"].get(k)) for k in (f"{HEAD}.weight", f"{HEAD}.bias")]
