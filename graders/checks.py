@@ -20,32 +20,46 @@ class Outcome:
     measured: float | None = None
     threshold: float | None = None
     hint: str = ""
+    cause: str = ""  # "" for a verdict on the check's subject; "invalid" for output of the wrong kind (results.CAUSES)
 
 
-def with_hint(outcome: Outcome, hint: str) -> Outcome:
-    """A failed outcome with `hint` (a diagnosis naming the bug) in place of its own; a passed one as it is."""
-    return outcome if outcome.passed or not hint else dataclasses.replace(outcome, hint=hint)
+def diagnosed(outcome: Outcome, diagnosis: str) -> Outcome:
+    """A failed outcome whose message starts with the bug a diagnosis names ("cause: advice"), the advice its hint.
+
+    The verdict stays the check's own; the diagnosis only words it (issue #12: the first words of a failure name its
+    actual cause). A passed outcome, or an empty diagnosis, leaves the outcome as it is.
+    """
+    if outcome.passed or not diagnosis:
+        return outcome
+    cause, _, advice = diagnosis.partition(": ")
+    return dataclasses.replace(outcome, message=f"{cause}: {outcome.message}", hint=advice or diagnosis)
 
 
 def ok(message: str, **figures: Any) -> Outcome:
     return Outcome(True, message, **figures)
 
 
-def fail(message: str, *, hint: str = "", **figures: Any) -> Outcome:
-    return Outcome(False, message, hint=hint, **figures)
+def fail(message: str, *, hint: str = "", cause: str = "", **figures: Any) -> Outcome:
+    return Outcome(False, message, hint=hint, cause=cause, **figures)
+
+
+def invalid(message: str, **figures: Any) -> Outcome:
+    """Output of the wrong kind or shape: its hint (the plugin's for "invalid") is about the return value, never
+    the check's usual advice."""
+    return fail(message, cause="invalid", **figures)
 
 
 def tensor(value: Any, *, name: str, shape: Sequence[int | None] | None = None,
            dtype: torch.dtype | None = None, finite: bool = True) -> Outcome:
     """An exact torch.Tensor of the expected shape (None: any size) and dtype, with finite values."""
     if type(value) is not torch.Tensor:
-        return fail(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+        return invalid(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
     if shape is not None and (value.dim() != len(shape) or
                               any(e is not None and s != e for s, e in zip(value.shape, shape, strict=True))):
         want = "(" + ", ".join("N" if e is None else str(e) for e in shape) + ")"
-        return fail(f"{name}: shape {tuple(value.shape)}, expected {want}")
+        return invalid(f"{name}: shape {tuple(value.shape)}, expected {want}")
     if dtype is not None and value.dtype != dtype:
-        return fail(f"{name}: dtype {value.dtype}, expected {dtype}")
+        return invalid(f"{name}: dtype {value.dtype}, expected {dtype}")
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
         return fail(f"{name}: contains NaN or infinite values", hint="check the learning rate and the loss")
     return ok(f"{name}: shape {tuple(value.shape)}, dtype {value.dtype}")
@@ -65,10 +79,10 @@ def param_count(params: Any, expected: int, *, name: str = "model") -> Outcome:
 def losses(values: Any, *, epochs: int, name: str = "train()") -> Outcome:
     """One finite float per epoch."""
     if not isinstance(values, list) or not all(isinstance(v, float) for v in values):
-        return fail(f"{name} must return a list of floats")
+        return invalid(f"{name}: must return a list of floats")
     if len(values) != epochs:
-        return fail(f"{name} returned {len(values)} losses for {epochs} epochs, expected one per epoch",
-                    measured=len(values), threshold=epochs)
+        return invalid(f"{name}: returned {len(values)} losses for {epochs} epochs, expected one per epoch",
+                       measured=len(values), threshold=epochs)
     if not all(math.isfinite(v) for v in values):
         return fail(f"{name} returned NaN or infinite losses", hint="the learning rate may be too high")
     return ok(f"{name} returned {epochs} finite losses")

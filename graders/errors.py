@@ -44,7 +44,7 @@ class TaskFailed(GradingError):
 
     def __init__(self, message: str, *, kind: str = "error"):
         super().__init__(message)
-        self.kind = kind  # "not_implemented", "missing", "error", "invalid"
+        self.kind = kind  # "not_implemented", "missing", "error", "invalid", "not_loaded" (the import failed)
 
 
 class ReportError(GradingError):

@@ -132,7 +132,19 @@ def _topic_result(config: Config, name: str, plugin: GradingPlugin, submission: 
         result.notes = submission.notes.get(name, [])
         if submission.module(name) is None:
             result.status, result.reason = "not submitted", f"no {spec.folder}/{spec.module}"
+    _not_loaded(result)
     return result
+
+
+def _not_loaded(topic: TopicResult) -> None:
+    """A module that does not import is reported once, for its topic; its checks are listed as not run (#12)."""
+    failed = [c for c in topic.checks if c.cause == "not_loaded"]
+    if not failed or topic.status != "graded":
+        return
+    topic.status = "failed to load"
+    topic.reason = f"{failed[0].message}: fix this first; the topic's checks did not run"
+    for check in failed:
+        check.message, check.hint = "not run: the module could not be loaded", ""
 
 
 def _environment(config: Config, worker: Worker) -> Environment:

@@ -6,7 +6,6 @@ import ast
 import hashlib
 import json
 import platform
-import re
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -119,16 +118,10 @@ def top_level_names(tree: ast.Module) -> set[str]:
     return names
 
 
-# The worker names the failing frame "<module>" when the error happened while importing; a syntax
-# error is reported at a line without a frame (see graders/worker/runner.py::_describe).
-_IMPORT_FAILURE = re.compile(r"in <module>\(\) at |^(SyntaxError|IndentationError|TabError)\b")
-
-
 def import_failure(topic: TopicResult) -> str | None:
-    """The import error behind a topic's failed checks, if its module did not import in the worker."""
-    for check in topic.checks:
-        if not check.passed and _IMPORT_FAILURE.search(check.message):
-            return f"{topic.name}: the module does not import: {check.message}"
+    """The import error behind a topic, if its module did not import in the worker (a typed status, issue #12)."""
+    if topic.status == "failed to load":
+        return f"{topic.name}: the module does not import: {topic.reason}"
     return None
 
 

@@ -14,10 +14,17 @@ from graders.config import Config, TopicConfig
 from graders.errors import GradingError, TaskFailed, WorkerError
 from graders.results import CheckResult
 
+# The hint for a failure that is not the check's own verdict (issue #12): about its cause, never the check's usual
+# advice ("check the learning rate" for a NameError would send a student the wrong way).
 _HINTS = {
     "not_implemented": "implement the function: it still raises NotImplementedError",
     "missing": "keep the file, class and function names from the assignment",
     "invalid": "check the return type and shape against the docstring",
+    "error": "your code raised this exception: fix it at the function and line named (running that code on its "
+             "own shows the whole traceback)",
+    "not_loaded": "",
+    "worker": "make sure the code finishes quickly and does not exit the process",
+    "grader": "ask the instructor: this is not your fault",
 }
 
 
@@ -90,6 +97,7 @@ class _Record:
     outcomes: list[Outcome] = field(default_factory=list)
     failure: str = ""
     hint: str = ""
+    cause: str = ""  # results.CAUSES
     passed: bool = False
     duration_s: float = 0.0
 
@@ -139,7 +147,7 @@ class GradingPlugin:
         if report.when == "call":
             record.passed = report.passed
         if report.failed and call.excinfo is not None:
-            record.failure, record.hint = _explain(call.excinfo.value)
+            record.failure, record.hint, record.cause = _explain(call.excinfo.value)
 
     # -- fixtures -----------------------------------------------------------------------------
     def _topic_of(self, request: pytest.FixtureRequest) -> str:
@@ -204,29 +212,33 @@ class GradingPlugin:
             message = record.outcomes[-1].message if record.outcomes else "passed"
         else:
             message = record.failure or "did not run"
-        hint = "" if record.passed else (record.hint or spec.hint)
+        # The check's usual advice only where it failed on its own subject; another cause brings its own hint.
+        hint = "" if record.passed else record.hint or (spec.hint if not record.cause else "")
         return CheckResult(
             topic=record.topic, name=record.check, points=spec.points if record.passed else 0.0,
             max_points=spec.points, passed=record.passed, message=message, visibility=spec.visibility,
             public=record.public, description=spec.description, hint=hint,
             measured=figures.measured if figures else None, threshold=figures.threshold if figures else None,
             show_threshold=spec.show_threshold or spec.visibility == "visible", duration_s=record.duration_s,
+            cause="" if record.passed else record.cause,
         )
 
 
-def _explain(exc: BaseException) -> tuple[str, str]:
-    """A failure's one-line message and hint; never a traceback."""
+def _explain(exc: BaseException) -> tuple[str, str, str]:
+    """A failure's one-line message, hint and cause (results.CAUSES); never a traceback."""
     if isinstance(exc, CheckFailed):
-        return exc.outcome.message, exc.outcome.hint
+        outcome = exc.outcome
+        return outcome.message, outcome.hint or _HINTS.get(outcome.cause, ""), outcome.cause
     if isinstance(exc, TaskFailed):
-        return str(exc), _HINTS.get(exc.kind, "")
+        cause = exc.kind if exc.kind in _HINTS else "error"
+        return str(exc), _HINTS[cause], cause
     if isinstance(exc, WorkerError):
-        return f"worker: {exc}", "make sure the code finishes quickly and does not exit the process"
+        return f"worker: {exc}", _HINTS["worker"], "worker"
     if isinstance(exc, AssertionError):
-        return (str(exc).strip().splitlines() or ["assertion failed"])[0], ""
+        return (str(exc).strip().splitlines() or ["assertion failed"])[0], "", ""
     if isinstance(exc, GradingError):
-        return f"grader error: {exc}", "ask the instructor: this is not your fault"
-    return f"grader error: {type(exc).__name__}: {exc}", "ask the instructor: this is not your fault"
+        return f"grader error: {exc}", _HINTS["grader"], "grader"
+    return f"grader error: {type(exc).__name__}: {exc}", _HINTS["grader"], "grader"
 
 
 def _first_line(report: pytest.CollectReport) -> str:

@@ -18,6 +18,10 @@ STATUSES = ("graded", "failed to load", "timed out", "not submitted", "error")
 # Statuses whose points stand: every check ran, or ran until the submission's time limit stopped its worker
 # ("timed out": the checks left failed with that reason). The others have no scored checks to speak of.
 SCORED = ("graded", "timed out")
+# Why a check failed, as a typed field (issue #12; never parsed back out of the message): "" for the check's own
+# verdict on its subject, or what kept it from judging that subject. "not_loaded": the topic's module does not
+# import, so the check did not run.
+CAUSES = ("", "not_implemented", "missing", "invalid", "error", "not_loaded", "worker", "grader")
 
 
 @dataclass
@@ -38,6 +42,12 @@ class CheckResult:
     threshold: float | None = None
     show_threshold: bool = True
     duration_s: float = 0.0
+    cause: str = ""
+
+    @property
+    def verdict(self) -> str:
+        """"passed", "failed" or "not run", as every report shows it."""
+        return "passed" if self.passed else "not run" if self.cause == "not_loaded" else "failed"
 
 
 @dataclass

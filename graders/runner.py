@@ -13,7 +13,7 @@ import torch
 
 import graders
 from graders.config import Config
-from graders.errors import GradingError, TaskFailed
+from graders.errors import GradingError, TaskFailed, WorkerError
 from graders.submission import Submission, open_submission
 from graders.worker.client import Worker
 from graders.worker.protocol import decode, encode
@@ -47,6 +47,7 @@ class TaskRunner:
         self.config = config
         self._memo: dict[str, Any] = {}
         self._imports: dict[tuple[int | None, Path], float] = {}  # (worker pid, module) -> seconds its import took
+        self._unloadable: dict[Path, TaskFailed] = {}  # modules whose import ended or outran the worker
 
     def run(self, topic: str, task: str, **args: Any) -> Any:
         module = self.submission.module(topic)
@@ -80,8 +81,15 @@ class TaskRunner:
         Timed like any call: code run at import (training included) is work the submission did, and
         training_time counts it (finding 8), for the reference alike.
         """
+        if module in self._unloadable:
+            raise self._unloadable[module]
         if (self.worker.pid, module) not in self._imports:
-            self.worker.call("load", module=module, args={})
+            try:
+                self.worker.call("load", module=module, args={})
+            except WorkerError as exc:  # os._exit() or an endless loop at import: the topic could not be loaded
+                self._unloadable[module] = TaskFailed(f"importing {module.name} stopped the worker: {exc}",
+                                                      kind="not_loaded")
+                raise self._unloadable[module] from None
             self._imports[(self.worker.pid, module)] = self.worker.last_call_s
         return self._imports[(self.worker.pid, module)]
 

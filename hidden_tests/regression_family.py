@@ -31,14 +31,14 @@ def test_model_with_harness_loop(submission, reference, topic, expect):
 
 def test_deterministic(submission, topic, expect):
     first, second = regression.fit(submission, topic), regression.fit(submission, topic, attempt=2)
-    expect(regression.valid_run(first, topic, labels_needed=False))
+    expect(regression.valid_run(first, topic))
     expect(checks.identical(first["losses"], second["losses"], what="losses"))
     expect(checks.identical(first["predictions"], second["predictions"], what="predictions"))
 
 
 def test_training_time(submission, reference, topic, expect):
     run, ref = regression.fit(submission, topic), regression.fit(reference, topic)
-    expect(regression.valid_run(run, topic, labels_needed=False))
+    expect(regression.valid_run(run, topic))
     # The module's import counts too, past the allowance for libraries: work done at import is work (finding 8).
     seconds, ref_seconds = (side["call_seconds"] + checks.counted_import(side["import_seconds"]) for side in (run, ref))
     expect(checks.time_ratio(seconds, ref_seconds, max_ratio=topic.threshold("training_time")))

@@ -75,7 +75,7 @@ def test_a_score_below_min_score_fails_the_job_with_a_summary(repo, tmp_path):
     done = run_script(repo, tmp_path, MIN_SCORE="50%")
     assert done.returncode == 1, done.stderr
     summary = (tmp_path / "step_summary.md").read_text()
-    assert "| 1 Linear regression | 0/4 | 0 / 4 |" in summary and "is below MIN_SCORE 50%" in summary
+    assert "| 1 Linear regression | 0/4 | 0 / 5 |" in summary and "is below MIN_SCORE 50%" in summary
     assert "<details><summary>Feedback</summary>" in summary
     reports = sorted(p.name for p in (repo / "reports").iterdir())
     assert reports == ["feedback.html", "feedback.md", "junit.xml"]  # never the canonical result.json
@@ -85,7 +85,7 @@ def test_a_solved_repository_passes(repo, tmp_path):
     shutil.copy(ROOT / "solutions" / MODULE, repo / "assignments" / MODULE)
     done = run_script(repo, tmp_path, MIN_SCORE="100%")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 / 4" in (tmp_path / "step_summary.md").read_text()
+    assert "5 / 5" in (tmp_path / "step_summary.md").read_text()
 
 
 def test_hidden_tests_from_the_instructor_stay_out_of_what_students_see(repo, tmp_path):

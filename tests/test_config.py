@@ -45,9 +45,10 @@ def test_a_check_may_carry_no_points(tmp_path):
     # Feedback-only checks (issue #6): what the grader cannot verify outside the worker is reported, not scored.
     config = load_config(write(tmp_path, MINIMAL.replace("{points: 1}", "{points: 0}")))
     assert config.topics["linear_regression"].checks["model_structure"].points == 0
+    # The course's own predict_no_grad carries its point again (issue #12): forging it costs more than complying.
     course = load_config(ROOT / "grading.yaml").topics
     assert {course[t].checks["predict_no_grad"].points for t in ("linear_regression", "logistic_regression",
-                                                                  "perceptron")} == {0}
+                                                                  "perceptron")} == {1}
 
 
 @pytest.mark.parametrize(

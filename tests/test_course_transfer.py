@@ -18,14 +18,30 @@ CONFIG = load_config(ROOT / "grading.yaml")
 TOPIC = "transfer_learning"
 
 # Each buggy example and exactly the checks it must fail (matches_reference: the oracle sees every one).
+# Each buggy example, exactly the checks it must fail, and the first words of each failure's message, which name
+# its actual cause (issue #12). matches_reference compares the whole run with the reference's, so it fails for
+# every bug that changes training, and names the first difference it finds.
+NOT_FROZEN, EVAL = "model.features trained (not frozen)", "transforms(train=False) on a 128x192 (height x width) image"
 EXPECTED_FAILURES = {
-    "transfer_not_frozen": {"alexnet_structure", "vgg16_structure", "alexnet_head_only_trains",
-                            "vgg16_head_only_trains", "matches_reference"},
-    "transfer_head_as_fc": {"alexnet_structure", "vgg16_structure", "matches_reference"},
-    "transfer_weights_not_loaded": {"weights_loaded", "matches_reference"},
-    "transfer_no_normalize": {"transforms", "matches_reference"},
-    "transfer_no_zero_grad": {"zero_grad", "matches_reference"},
+    "transfer_not_frozen": {"alexnet_head_only_trains": "build_alexnet(): training changed model.features",
+                            "vgg16_head_only_trains": "build_vgg16(): training changed model.features",
+                            "matches_reference": NOT_FROZEN},
+    "transfer_head_as_fc": {"alexnet_structure": "build_alexnet(num_classes=3): model.classifier.6 is Linear(4096, "
+                                                 "1000)",
+                            "vgg16_structure": "build_vgg16(num_classes=2): model.classifier.6 is Linear(4096, 1000)",
+                            "matches_reference": "model.classifier.6 is not the reference's Linear"},
+    "transfer_weights_not_loaded": {"weights_loaded": "build_alexnet()'s model.features differ from the weights",
+                                    "matches_reference": "model.features do not hold the given weights"},
+    "transfer_no_normalize": {"transforms": "transforms(train=True) maps the colour (200, 30, 120)",
+                              "matches_reference": "the first batch already differs, with the same weights"},
+    # The eval transform only feeds the held-out predictions, which no check of topic 6 scores: transforms alone.
+    "transfer_eval_resize_distorts": {"transforms": EVAL},
+    "transfer_eval_resize_to_size": {"transforms": EVAL},
+    "transfer_eval_no_center_crop": {"transforms": EVAL},
+    "transfer_no_zero_grad": {"zero_grad": "gradients accumulated from one batch to the next",
+                              "matches_reference": "gradients accumulated from one batch to the next"},
 }
+
 
 pytestmark = pytest.mark.slow
 
@@ -75,10 +91,24 @@ def test_untouched_stub_scores_zero_with_not_implemented(config, reference):
 @pytest.mark.parametrize("example", sorted(EXPECTED_FAILURES))
 def test_each_buggy_example_fails_exactly_its_checks(config, reference, example):
     result = grade(ROOT / "examples" / example, config, reference)
-    assert failed(result) == EXPECTED_FAILURES[example]
+    expected = EXPECTED_FAILURES[example]
+    assert failed(result) == set(expected)
     for check in result.checks():
         if not check.passed:
-            assert check.message and check.hint, check
+            assert check.message.startswith(expected[check.name]), (check.name, check.message)
+            assert check.hint, check
+
+
+@pytest.mark.parametrize(("example", "named"), [
+    ("transfer_eval_resize_distorts", "it matches Resize((64, 64)) -> ToTensor -> Normalize: a resize to a square"),
+    ("transfer_eval_resize_to_size", "it matches Resize(64) -> CenterCrop(64) -> ToTensor -> Normalize: the resize "
+                                     "size is size"),
+    ("transfer_eval_no_center_crop", "gives shape (3, 73, 109)"),
+])
+def test_an_eval_transform_bug_is_named(config, reference, example, named):
+    (check,) = [c for c in grade(ROOT / "examples" / example, config, reference).checks() if not c.passed]
+    assert check.message.startswith("transforms(train=False) on a 128x192 (height x width) image")
+    assert named in check.message
 
 
 def test_a_missing_zero_grad_is_named_in_the_hints(config, reference):

@@ -57,7 +57,7 @@ def test_pack_checks_runs_public_checks_and_zips_what_matters(copy):
     add_clutter(topic)
     packed = pack(config=copy / "grading.yaml")
     assert packed.problems == []
-    assert packed.result is not None and packed.result.points == packed.result.max_points == 4  # public checks
+    assert packed.result is not None and packed.result.points == packed.result.max_points == 5  # public checks
     assert packed.archive == copy / "submission.zip"
     with zipfile.ZipFile(packed.archive) as zf:
         names = sorted(zf.namelist())
@@ -98,7 +98,7 @@ def test_grade_submission_accepts_the_zip_as_it_is(copy):
     done = subprocess.run([str(GRADE), "submission", str(archive), "--out", str(copy / "out")],
                           cwd=copy, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "4 / 4" in done.stdout  # the public checks of topic 1
+    assert "5 / 5" in done.stdout  # the public checks of topic 1
 
 
 def test_verify_manifest_reports_changed_missing_and_added_files(copy, tmp_path):

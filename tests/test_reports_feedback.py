@@ -138,3 +138,17 @@ def test_a_timed_out_submission_keeps_its_points_and_says_why():
     assert "**Stopped at the time limit (timed out):** the submission's time limit (600 s) was used up" in md
     assert "Stopped at the time limit (timed out):</strong> the submission&#x27;s time limit" in html
     assert "Not graded" not in md + html and "**Score: 6.5 / 13 points**" in md  # the checks that ran count
+
+
+def test_a_topic_that_did_not_load_lists_its_checks_as_not_run_and_says_why_once():
+    result = sample_result()
+    topic = result.topics[0]
+    topic.status, topic.reason = "failed to load", "SyntaxError at tensors.py line 3: invalid syntax"
+    for check in topic.checks:
+        check.passed, check.points, check.cause = False, 0.0, "not_loaded"
+        check.message, check.hint = "not run: the module could not be loaded", ""
+    text, page = feedback_md(result), feedback_html(result)
+    for rendered in (text, page):
+        assert rendered.count("SyntaxError at tensors.py line 3") == 1
+        assert "not run" in rendered and "learning rate" not in rendered
+    assert '<tr class="not-run">' in page  # one class name per row, not two

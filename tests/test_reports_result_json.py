@@ -12,7 +12,7 @@ from report_samples import assert_golden, sample_batch, sample_result
 from graders.errors import ReportError
 from graders.reports import read_result, result_json
 from graders.reports.result_json import schema
-from graders.results import STATUSES, VISIBILITIES, CheckResult, Environment, SubmissionResult, TopicResult
+from graders.results import CAUSES, STATUSES, VISIBILITIES, CheckResult, Environment, SubmissionResult, TopicResult
 
 
 @pytest.mark.parametrize("result", sample_batch(), ids=lambda r: r.submission)
@@ -52,6 +52,7 @@ def test_schema_enums_match_the_code():
     defs = schema()["$defs"]
     assert tuple(defs["status"]["enum"]) == STATUSES
     assert tuple(defs["check"]["properties"]["visibility"]["enum"]) == VISIBILITIES
+    assert tuple(defs["check"]["properties"]["cause"]["enum"]) == CAUSES
     assert schema()["properties"]["schema_version"]["const"] == sample_result().schema_version
 
 

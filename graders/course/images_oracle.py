@@ -31,6 +31,7 @@ ORACLE_BATCHES, ORACLE_IMAGES = 4, 64  # 4 batches of 16 (of 4 on topic 6, which
 ORACLE_RTOL = 1e-5
 WIDTHS, DROPOUTS, LEARNING_RATES = (24, 32, 40, 48), (0.3, 0.4, 0.5, 0.6), (0.03, 0.05, 0.08)
 ZERO_GRAD_SEEN = "gradients accumulated from one batch to the next: call optimizer.zero_grad() for every batch"
+EVALUATED_IN_TRAINING = "evaluate() ran the model in training mode (dropout on): call model.eval() at its start"
 EVAL_MODE_SEEN = "train_one_epoch() ran the model in eval mode (dropout off): call model.train() at its start"
 
 
@@ -82,7 +83,7 @@ def resets_gradients(run: Any, ref: dict[str, Any]) -> checks.Outcome:
     outcome = _same_run(run, ref, dropout=False, what="train_one_epoch() on the harness's model")
     accumulated = run.get("accumulated_steps") if isinstance(run, dict) else None
     seen = isinstance(accumulated, int) and not isinstance(accumulated, bool) and accumulated > 0
-    return checks.with_hint(outcome, ZERO_GRAD_SEEN if seen else "")
+    return checks.diagnosed(outcome, ZERO_GRAD_SEEN if seen else "")
 
 
 def trains_in_train_mode(run: Any, ref: dict[str, Any]) -> checks.Outcome:
@@ -95,7 +96,7 @@ def trains_in_train_mode(run: Any, ref: dict[str, Any]) -> checks.Outcome:
                                                      "handed over in eval mode")
     modes = run.get("train_modes") if isinstance(run, dict) else None
     seen = isinstance(modes, list) and bool(modes) and not all(m is True for m in modes)
-    return checks.with_hint(outcome, EVAL_MODE_SEEN if seen else "")
+    return checks.diagnosed(outcome, EVAL_MODE_SEEN if seen else "")
 
 
 def own_model_resets_gradients(own: dict[str, Any] | None) -> checks.Outcome:
@@ -163,11 +164,12 @@ def evaluate_run(side: TopicProxy, topic: TopicContext, *, config: Any) -> dict[
 
 def evaluate_expected(topic: TopicContext, *, config: Any) -> list[float]:
     """What evaluate_run's evaluate() must return: the same harness model, built here under the same seed, in eval
-    mode over the same images: the mean loss per sample and the accuracy. No reference needed, so the check stays
-    public (students' copies have no solutions)."""
+    mode over the same images: the mean loss per sample and the accuracy; third, the mean of the batch means, the
+    one other convention (named, and charged once by mean_loss). No reference needed, so the check stays public
+    (students' copies have no solutions)."""
     from graders.tasks.images import StandardNet, harness_inputs  # our code only: nothing of the student's
 
-    images, labels, classes, _ = _evaluate_setup(topic, config)
+    images, labels, classes, size = _evaluate_setup(topic, config)
     drawn = setup(topic)
     with torch.random.fork_rng(devices=[]):  # the worker seeds before building: so do we, leaving ours as it was
         torch.manual_seed(topic.seed)
@@ -175,30 +177,56 @@ def evaluate_expected(topic: TopicContext, *, config: Any) -> list[float]:
         net = StandardNet(x[0].numel(), classes, width=drawn["width"], dropout=drawn["dropout"]).eval()
         with torch.no_grad():
             logits = net(x).double()  # (N, classes)
-    return [float(F.cross_entropy(logits, labels)), float((logits.argmax(1) == labels).double().mean())]
+    per_batch = [float(F.cross_entropy(part, target)) for part, target in zip(logits.split(size), labels.split(size),
+                                                                              strict=True)]
+    return [float(F.cross_entropy(logits, labels)), float((logits.argmax(1) == labels).double().mean()),
+            sum(per_batch) / len(per_batch)]
 
 
 def evaluate_agrees(run: Any, expected: list[float]) -> list[checks.Outcome]:
     """evaluate() returns the figures computed here, and tracks no gradients.
 
-    The figures carry the point: they are right only in eval mode (dropout off), per sample and over every batch.
+    The figures carry the point: they are right only in eval mode (dropout off) and over every batch. A mean of the
+    batch means passes here and costs mean_loss alone (issue #12: one convention, charged once).
     The gradient mode is seen inside the worker: forging it takes more code than `with torch.no_grad():`.
     """
     got = run.get("evaluate") if isinstance(run, dict) else None
     if not (isinstance(run, dict) and isinstance(got, list) and _two_floats(got)):
-        return [checks.fail("evaluate() returned no (mean loss, accuracy) figures")]
-    loss_ok = checks.relative_gap(got[0], expected[0]) <= 1e-4
+        return [checks.fail("evaluate() returned no (mean loss, accuracy) figures", cause="invalid")]
+    loss_ok = min(checks.relative_gap(got[0], expected[0]), checks.relative_gap(got[0], expected[2])) <= 1e-4
     acc_ok = abs(got[1] - expected[1]) <= 1e-9
     message = (f"evaluate() returned loss {got[0]:.4g}, accuracy {got[1]:.4g}; expected {expected[0]:.4g}, "
                f"{expected[1]:.4g}")
-    hint = ("call model.eval() first (dropout must be off), and return (mean loss per sample, accuracy in [0, 1]): "
-            "weigh each batch's mean loss by its size")
+    hint = ("call model.eval() first (dropout must be off), run over every batch, and return (mean loss per sample, "
+            "accuracy in [0, 1])")
+    modes = run.get("modes")
+    in_training = isinstance(modes, list) and any(m is True for m in modes)  # seen in the worker: wording only
+    figures = checks.ok(message) if loss_ok and acc_ok else checks.fail(message, hint=hint)
     return [
-        checks.Outcome(loss_ok and acc_ok, message, hint="" if loss_ok and acc_ok else hint),
+        checks.diagnosed(figures, EVALUATED_IN_TRAINING if in_training else ""),
         checks.flag(run.get("grad_enabled"), expected=False, message_ok="evaluate() tracks no gradients",
                     message_fail="evaluate() ran the model with gradient tracking on",
                     hint="wrap the loop in `with torch.no_grad():`"),
     ]
+
+
+BATCH_MEANS_HINT = "weigh each batch's mean loss by its size (loss.item() * len(labels)), sum, divide by the samples"
+
+
+def evaluate_averages_per_sample(run: Any, expected: list[float]) -> checks.Outcome:
+    """evaluate()'s loss is the mean per sample, not the mean of the batch means (the last batch is smaller here).
+
+    Only the averaging convention is judged here: any other wrong figure is evaluate's own failure, not this one.
+    """
+    got = run.get("evaluate") if isinstance(run, dict) else None
+    if not (isinstance(got, list) and _two_floats(got)):
+        return checks.fail("evaluate() returned no (mean loss, accuracy) figures: see the evaluate check",
+                           cause="invalid")
+    if checks.relative_gap(got[0], expected[2]) <= 1e-4 < checks.relative_gap(got[0], expected[0]):
+        return checks.fail(f"mean of batch means: evaluate() returned {got[0]:.6g}, the mean of its batches' losses; "
+                           f"the mean per sample is {expected[0]:.6g} (the last batch is smaller)",
+                           measured=got[0], threshold=expected[0], hint=BATCH_MEANS_HINT)
+    return checks.ok("evaluate() does not average the batch means")
 
 
 def _two_floats(value: Any) -> bool:

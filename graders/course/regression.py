@@ -10,7 +10,7 @@ import torch
 
 from graders import checks
 from graders.data import toy
-from graders.errors import GradingError
+from graders.errors import GradingError, TaskFailed
 from graders.plugin import TopicContext, TopicProxy
 
 
@@ -75,6 +75,23 @@ def inspect(side: TopicProxy, topic: TopicContext, init: dict[str, int], n: int 
     return side.run("regression.inspect", model=FAMILY[topic.name].model, init=init, probe=probe, seed=topic.seed)
 
 
+def other_sizes(side: TopicProxy, topic: TopicContext) -> checks.Outcome:
+    """The model built with sizes other than the defaults has the parameters those sizes give.
+
+    A model that raises with them has its sizes wired in: the message says so first, then the exception.
+    """
+    family = FAMILY[topic.name]
+    name = call(family.model, family.other_init)
+    try:
+        other = inspect(side, topic, init=family.other_init)
+    except TaskFailed as exc:
+        if exc.kind != "error":
+            raise
+        return checks.fail(f"{name} does not run: {exc}", cause="error",
+                           hint="build the layers from the sizes passed to __init__, never from fixed numbers")
+    return checks.param_count(other["params"], family.other_params, name=name)
+
+
 def call(model: str, init: dict[str, int]) -> str:
     """How a constructor call reads in a message: ShallowNetwork(hidden=8)."""
     return f"{model}(" + ", ".join(f"{k}={v}" for k, v in init.items()) + ")"
@@ -82,9 +99,10 @@ def call(model: str, init: dict[str, int]) -> str:
 
 def fit(side: TopicProxy, topic: TopicContext, **extra: Any) -> dict[str, Any]:
     """Train on the topic's data with its budget and predict on the held-out inputs (never their labels)."""
-    d = data(topic)
-    return side.run("regression.fit", model=FAMILY[topic.name].model, init={}, x=d.x, y=d.y, eval_x=d.eval_x,
-                    epochs=int(topic.budget["epochs"]), lr=float(topic.budget["lr"]), seed=topic.seed, **extra)
+    d, family = data(topic), FAMILY[topic.name]
+    return side.run("regression.fit", model=family.model, init={}, x=d.x, y=d.y, eval_x=d.eval_x,
+                    epochs=int(topic.budget["epochs"]), lr=float(topic.budget["lr"]), seed=topic.seed,
+                    predict=family.loop["predict"], **extra)
 
 
 def cross_fit(side: TopicProxy, topic: TopicContext, piece: str) -> dict[str, Any]:
@@ -95,22 +113,66 @@ def cross_fit(side: TopicProxy, topic: TopicContext, piece: str) -> dict[str, An
     return fit(side, topic, harness_loop=family.loop)
 
 
-def valid_run(run: Any, topic: TopicContext, *, labels_needed: bool = True) -> checks.Outcome:
+def valid_run(run: Any, topic: TopicContext) -> checks.Outcome:
     """The shape of a fit result, checked before any figure in it is trusted.
 
-    `labels_needed=False` for checks about training alone (time, determinism), so that a predict()
-    returning probabilities costs the prediction checks only.
+    Its predictions are the harness's (0/1 labels at 0.5 for the classifiers): the student's predict() has a
+    check of its own (`predict_works`), so a broken predict() costs that check alone (issue #12).
     """
     if not isinstance(run, dict):
         return checks.fail("the worker returned no training result")
     outcome = checks.losses(run.get("losses"), epochs=int(topic.budget["epochs"]))
     if not outcome.passed:
         return outcome
-    n_eval = int(topic.budget["n_eval"])
-    outcome = checks.tensor(run.get("predictions"), name="predict()", shape=(n_eval, 1), dtype=torch.float32)
-    if outcome.passed and labels_needed and FAMILY[topic.name].metric == "accuracy":
-        return labels(run["predictions"])
-    return outcome
+    return checks.tensor(run.get("predictions"), name="predictions", shape=(int(topic.budget["n_eval"]), 1),
+                         dtype=torch.float32)
+
+
+def predicted(side: TopicProxy, topic: TopicContext) -> dict[str, Any]:
+    """The student's predict() on their own model as the harness's loop trained it.
+
+    The harness's loop, not their train(): predict's check must not depend on another piece (issue #12).
+    """
+    run = cross_fit(side, topic, "model")
+    if not isinstance(run, dict) or not isinstance(run.get("state"), dict):
+        raise GradingError("the worker returned no trained model")
+    return side.run("regression.predict", model=FAMILY[topic.name].model, init={}, state=run["state"],
+                    x=data(topic).eval_x, seed=topic.seed)
+
+
+def predict_works(out: Any, topic: TopicContext) -> list[checks.Outcome]:
+    """predict() returns what the docstring asks, the model's own values or labels, without gradients or side
+    effects. Its values are compared with those derived here from the model's raw outputs on the same inputs."""
+    if not isinstance(out, dict):
+        return [checks.fail("the worker returned no predictions")]
+    n = int(topic.budget["n_eval"])
+    shape = checks.tensor(out.get("predictions"), name="predict()", shape=(n, 1), dtype=torch.float32)
+    raw = checks.tensor(out.get("outputs"), name="forward()", shape=(n, 1), dtype=torch.float32)
+    if not (shape.passed and raw.passed):
+        return [shape, raw]
+    got, outputs = out["predictions"], out["outputs"]
+    if FAMILY[topic.name].metric == "accuracy":
+        outcome = labels(got)
+        if not outcome.passed:
+            return [outcome]
+        # Items within float rounding of 0.5 may go either way (round() against >= 0.5).
+        decided = (outputs - 0.5).abs() > 1e-6
+        agree = bool(((got == (outputs >= 0.5).float()) | ~decided).all())
+        expected = "the labels of forward() thresholded at 0.5"
+    else:
+        agree, expected = bool(torch.allclose(got, outputs, rtol=1e-5, atol=1e-6)), "the model's forward() values"
+    return [
+        checks.flag(agree, expected=True, message_ok=f"predict() returns {expected}",
+                    message_fail=f"predict() does not return {expected}",
+                    hint="predict() must return the model's own predictions for x, as the docstring says"),
+        checks.flag(out.get("requires_grad"), expected=False,
+                    message_ok="predict() runs the model without gradient tracking",
+                    message_fail="predict() ran the model with gradient tracking on",
+                    hint="wrap the forward pass in `with torch.no_grad():`"),
+        checks.flag(out.get("changed_params"), expected=False, message_ok="predict() leaves the parameters unchanged",
+                    message_fail="predict() changed the model's parameters",
+                    hint="predict() must only read the model: no optimizer step, no assignment to parameters"),
+    ]
 
 
 def labels(predictions: torch.Tensor) -> checks.Outcome:
@@ -177,11 +239,35 @@ def same_training(run: Any, ref: dict[str, Any], topic: TopicContext) -> checks.
         return outcome
     what = "your train() on the harness's model"
     outcome = checks.same_losses(run["losses"], ref["losses"], rtol=TRAIN_RTOL, what=what)
+    if not outcome.passed and len(set(run["losses"])) == 1:
+        return resets_without_steps(run)
     # The worker's own observation only picks the hint: student code can forge it, so it never passes a check.
     accumulated = run.get("accumulated_steps")
     seen = isinstance(accumulated, int) and not isinstance(accumulated, bool) and accumulated > 0
-    hint = f"gradients accumulated across epochs: {ZERO_GRAD_HINT}" if seen else DOCSTRING_HINT
-    return checks.with_hint(outcome, hint)
+    # Unseen, the failure keeps the check's own advice (grading.yaml: follow the train() docstring).
+    return checks.diagnosed(outcome, f"gradients accumulated across epochs: {ZERO_GRAD_HINT}" if seen else "")
+
+
+def resets_without_steps(run: dict[str, Any]) -> checks.Outcome:
+    """A train() that never changes the model cannot show through its losses whether it resets gradients: the
+    worker's count of backward passes that added to an old gradient decides instead (issue #12).
+
+    Without this, a forgotten optimizer.step() cost zero_grad as well as its own checks. The count is observed in
+    the worker (docs/threat-model.md: forging it means finding and disabling the harness's gradient hooks, more
+    work than calling zero_grad()); it is reached only by a train() whose model never changes, which fails
+    loss_decreases and the quality check on evidence computed here.
+    """
+    steps, accumulated = run.get("backward_steps"), run.get("accumulated_steps")
+    if type(steps) is not int or type(accumulated) is not int:
+        return checks.fail("the worker reported no gradient counts", cause="invalid")
+    if steps < 2:
+        return checks.fail("your train() never changed the model and ran loss.backward() at most once: there is no "
+                           "gradient reset to see", hint=DOCSTRING_HINT)
+    if accumulated:
+        return checks.fail(f"gradients accumulated in {accumulated} of {steps} backward passes",
+                           hint=ZERO_GRAD_HINT)
+    return checks.ok(f"your train() never changed the model (see loss_decreases), but it reset the gradients before "
+                     f"each of its {steps} backward passes")
 
 
 def own_run(side: TopicProxy, topic: TopicContext) -> dict[str, Any] | None:
@@ -229,4 +315,4 @@ def diagnose(run: Any) -> str:
 
 def hinted(outcome: checks.Outcome, run: Any) -> checks.Outcome:
     """A failed outcome carries the diagnosis of the run as its hint."""
-    return checks.with_hint(outcome, diagnose(run))
+    return checks.diagnosed(outcome, diagnose(run))

@@ -15,13 +15,12 @@ def test_model_structure(submission, topic, expect):
     expect(checks.tensor(info["output"], name="forward()", shape=(None, 1), dtype=torch.float32))
     if family.metric == "accuracy":
         expect(checks.probabilities(info["output"], name="forward()"))
-    other = regression.inspect(submission, topic, init=family.other_init)
-    expect(checks.param_count(other["params"], family.other_params,
-                              name=regression.call(family.model, family.other_init)))
+    expect(regression.other_sizes(submission, topic))
 
 
 def test_train_returns_losses(submission, topic, expect):
-    run = regression.fit(submission, topic)
+    # train() on the harness's model: what train() returns does not depend on the student's model (issue #12).
+    run = regression.cross_fit(submission, topic, "train")
     expect(checks.losses(run["losses"], epochs=int(topic.budget["epochs"])))
 
 
@@ -37,12 +36,6 @@ def test_loss_decreases(submission, topic, expect, artifacts):
 
 
 def test_predict_no_grad(submission, topic, expect):
-    run = regression.fit(submission, topic)
-    expect(regression.valid_run(run, topic))
-    expect(checks.flag(run["prediction_requires_grad"], expected=False,
-                       message_ok="predict() returns tensors without gradient tracking",
-                       message_fail="predict() ran the model with gradient tracking on",
-                       hint="wrap the forward pass in `with torch.no_grad():`"))
-    expect(checks.flag(run["predict_changed_params"], expected=False,
-                       message_ok="predict() leaves the parameters unchanged",
-                       message_fail="predict() changed the model's parameters"))
+    # predict() on the student's model as the harness's loop trained it: it depends on their model, not on train().
+    for outcome in regression.predict_works(regression.predicted(submission, topic), topic):
+        expect(outcome)

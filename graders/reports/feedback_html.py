@@ -13,6 +13,7 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; 
 table { border-collapse: collapse; margin: .5rem 0 1rem; }
 th, td { border: 1px solid #ccc; padding: .25rem .6rem; text-align: left; }
 tr.failed td.verdict { color: #b00020; font-weight: bold; }
+tr.not-run td.verdict { color: #6b6b6b; font-style: italic; }
 tr.passed td.verdict { color: #1b6e20; }
 .hint { color: #555; }
 .concealed, .missing { color: #555; font-style: italic; }
@@ -96,12 +97,12 @@ def _table(rows: list[tuple[str, CheckResult, dc.Disclosure]], audience: str) ->
         cells = [
             number,
             name,
-            "passed" if check.passed else "failed",
+            check.verdict,
             dc.score(check),
             dc.figure(check.measured) if seen.details else "",
             dc.figure(check.threshold) if seen.threshold else "",
         ]
-        status = "passed" if check.passed else "failed"
+        status = check.verdict.replace(" ", "-")  # a class name: "not-run"
         tds = "".join(f'<td class="{cls}">{cell}</td>' for cls, cell in zip(_COLUMNS, cells, strict=True))
         lines.append(f'<tr class="{status}">{tds}</tr>')
     return lines + ["</tbody>", "</table>"]

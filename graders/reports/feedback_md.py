@@ -57,7 +57,7 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
 
 
 def _row(number: str, check: CheckResult, seen: dc.Disclosure, audience: str) -> str:
-    verdict = "passed" if check.passed else "**failed**"
+    verdict = "passed" if check.passed else f"**{check.verdict}**"
     measured = dc.figure(check.measured) if seen.details else ""
     threshold = dc.figure(check.threshold) if seen.threshold else ""
     name = _cell(check.name)

@@ -13,6 +13,10 @@ class InvalidOutput(Exception):
     """Student code returned something of the wrong kind; the message says what was expected."""
 
 
+class MissingName(InvalidOutput):
+    """The student's module lacks a name the assignment asks for (reported as kind "missing", its own hint)."""
+
+
 def task(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a task under `name` (e.g. "regression.fit")."""
 
@@ -37,7 +41,7 @@ def need(module: Any, name: str) -> Any:
     """A name the student must define; its absence is reported by name."""
     value = getattr(module, name, None)
     if value is None:
-        raise InvalidOutput(f"{module.__name__}.py defines no {name}; keep the name from the assignment")
+        raise MissingName(f"{module.__name__}.py defines no {name}; keep the name from the assignment")
     return value
 
 

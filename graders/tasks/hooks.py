@@ -6,6 +6,11 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
+
+# Taken when the harness loads, before any student module: a student who patches torch.is_grad_enabled while
+# predicting does not change what GradUse sees (tests/adversarial/test_forging.py).
+_grad_enabled = torch._C.is_grad_enabled
 
 
 class GradWatch:
@@ -38,21 +43,29 @@ class GradWatch:
             handle.remove()
 
 
-class GradMode:
-    """Records whether any forward pass ran with gradient tracking on (a predict() without no_grad).
+class GradUse(TorchFunctionMode):
+    """Records whether any torch function used one of the model's parameters with gradient tracking on.
 
-    Checking the output's requires_grad is not enough: thresholded labels never require grad.
+    Entered as a context around a predict() or evaluate(). A forward hook on the model misses `model.forward(x)`
+    and weights used by hand (issue #12); every use of a parameter goes through a torch function, and this mode
+    sees each one. Checking the output's requires_grad is not enough either: thresholded labels never require it.
     """
 
     def __init__(self, net: nn.Module):
+        super().__init__()
+        self._params = {id(p) for p in net.parameters()}
         self.enabled = False
-        self._handle = net.register_forward_hook(self._seen)
 
-    def _seen(self, *_: Any) -> None:
-        self.enabled = self.enabled or torch.is_grad_enabled()
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if not self.enabled and _grad_enabled():
+            self.enabled = any(id(a) in self._params for a in _flat([*args, *kwargs.values()]))
+        return func(*args, **kwargs)
 
-    def remove(self) -> None:
-        self._handle.remove()
+
+def _flat(values: list[Any]) -> list[Any]:
+    """Arguments one level into lists and tuples (torch.cat([w, b]) passes its tensors in a list)."""
+    return [v for value in values for v in (value if isinstance(value, (list, tuple)) else [value])]
 
 
 class ModeLog:

@@ -15,17 +15,18 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from graders.data.arrays import ArrayImageDataset
 from graders.tasks import InvalidOutput, need, seed_everything, task, tensor
-from graders.tasks.hooks import GradMode, GradWatch, ModeLog
+from graders.tasks.hooks import GradUse, GradWatch, ModeLog
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 # Used where the student's module has no transform for the data (LeNet on MNIST).
-_STANDARD_TRANSFORMS = {"mnist": lambda: _compose_mnist()}
+_STANDARD_TRANSFORMS = {"mnist": lambda: _compose_normalised(1), "cifar10": lambda: _compose_normalised(3)}
 
 
-def _compose_mnist() -> Any:
+def _compose_normalised(channels: int) -> Any:
+    """The course's evaluation transform: to a tensor, then to [-1, 1] (32x32 images need no resizing)."""
     from torchvision import transforms as T
 
-    return T.Compose([T.ToTensor(), T.Normalize((0.5,), (0.5,))])
+    return T.Compose([T.ToTensor(), T.Normalize((0.5,) * channels, (0.5,) * channels)])
 
 
 @task("images.inspect")
@@ -64,12 +65,15 @@ def transform(module: Any, *, device: str, transform: dict, images: torch.Tensor
 @task("images.fit")
 def fit(module: Any, *, device: str, build: dict, train_images: torch.Tensor, train_labels: torch.Tensor,
         eval_images: torch.Tensor, epochs: int, batch_size: int, optimizer: dict, train_transform: dict,
-        eval_transform: dict, seed: int, evidence: dict | None = None, attempt: int = 1) -> dict:
+        eval_transform: dict, seed: int, evidence: dict | None = None, harness_eval: dict | None = None,
+        attempt: int = 1) -> dict:
     """Train with the student's train_one_epoch, then predict the held-out images (never their labels).
 
     The harness makes the loader, the criterion and the optimizer, as the course's scripts do, and sets eval
     mode before each epoch so that a train_one_epoch without model.train() shows. `attempt` only makes a
-    deliberate repeat a distinct call (determinism checks).
+    deliberate repeat a distinct call (determinism checks). `harness_eval` names a standard evaluation transform
+    whose predictions come back too (`harness_predictions`): a broken evaluation transform then costs its own check,
+    not the accuracy of a model trained well (issue #12).
     """
     seed_everything(seed)
     dev = torch.device(device)
@@ -90,6 +94,8 @@ def fit(module: Any, *, device: str, build: dict, train_images: torch.Tensor, tr
         "losses": losses, "criterion": criterion.take(), "train_modes": modes.take(),
         "accumulated_steps": watch.accumulated, "before": before, "after": _evidence(net, evidence),
         **_predict(net, eval_images, _transform(module, eval_transform), dev, batch_size),
+        **({"harness_predictions": _predict(net, eval_images, _transform(module, harness_eval), dev,
+                                            batch_size)["predictions"]} if harness_eval else {}),
     }
 
 
@@ -134,13 +140,14 @@ def evaluate(module: Any, *, device: str, images: torch.Tensor, labels: torch.Te
     loader = DataLoader(TensorDataset(x, labels), batch_size=batch_size)
     criterion = RecordingLoss(calls=len(loader), rows=batch_size)
     net.train()  # evaluate() must switch to eval mode itself
-    grads = GradMode(net)
-    result = need(module, "evaluate")(net, loader, criterion, dev)
-    grads.remove()
+    modes = ModeLog(net)
+    with GradUse(net) as grads:
+        result = need(module, "evaluate")(net, loader, criterion, dev)
+    modes.remove()
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise InvalidOutput(f"evaluate() must return (mean loss, accuracy), got {type(result).__name__}")
     return {"evaluate": [_float(result[0], "evaluate()'s loss"), _float(result[1], "evaluate()'s accuracy")],
-            "grad_enabled": grads.enabled}
+            "grad_enabled": grads.enabled, "modes": modes.take()}
 
 
 class StandardNet(nn.Module):

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from graders.tasks import InvalidOutput, floats, need, seed_everything, task, tensor
-from graders.tasks.hooks import GradMode, GradWatch
+from graders.tasks.hooks import GradUse, GradWatch
 
 # The harness's own public building blocks, used to cross-check one student piece at a time:
 # the student's train() on a standard model, or a standard loop on the student's model.
@@ -34,12 +34,15 @@ def inspect(module: Any, *, device: str, model: str, init: dict, probe: torch.Te
 
 @task("regression.fit")
 def fit(module: Any, *, device: str, model: str, init: dict, x: torch.Tensor, y: torch.Tensor,
-        eval_x: torch.Tensor, epochs: int, lr: float, seed: int, standard: str = "",
+        eval_x: torch.Tensor, epochs: int, lr: float, seed: int, predict: str = "value", standard: str = "",
         harness_loop: dict | None = None, attempt: int = 1) -> dict:
-    """Train with the student's train() (or the harness loop), then predict on eval_x with predict().
+    """Train with the student's train() (or the harness loop), then predict on eval_x with the harness's predict.
 
-    `standard` swaps in the harness's model for the student's; `harness_loop` ({"loss", "optimizer"})
-    swaps in the harness's loop for the student's train(), so a failure points at one piece.
+    `predict` is "value" or "label" (0/1 at a 0.5 threshold). `standard` swaps in the harness's model for the
+    student's; `harness_loop` ({"loss", "optimizer"}) swaps in the harness's loop for the student's train(), so a
+    failure points at one piece. The student's predict() is never called here (issue #12): a missing or broken
+    predict() costs the predict check alone (`regression.predict`), and it is never handed a model that is not
+    the student's.
     `attempt` only makes a deliberate repeat a distinct call (determinism checks).
     """
     seed_everything(seed)
@@ -52,22 +55,38 @@ def fit(module: Any, *, device: str, model: str, init: dict, x: torch.Tensor, y:
     else:
         losses = floats(need(module, "train")(net, x, y, epochs, lr), "train()", count=epochs)
     watch.remove()
-    before = {k: v.detach().clone() for k, v in net.state_dict().items()}
-    grad_seen = GradMode(net)
-    if harness_loop:
-        predictions = _harness_predict(net, eval_x, harness_loop["predict"])
-    else:
-        predictions = tensor(need(module, "predict")(net, eval_x), "predict()")
-    grad_seen.remove()
-    after = net.state_dict()
     return {
         "losses": losses,
-        "predictions": predictions.detach(),
-        "prediction_requires_grad": bool(predictions.requires_grad) or grad_seen.enabled,
-        "predict_changed_params": any(not torch.equal(before[k], after[k]) for k in before),
+        "predictions": _harness_predict(net, eval_x, predict).cpu(),
         "backward_steps": watch.steps,
         "accumulated_steps": watch.accumulated,
-        "state": {k: v.detach() for k, v in after.items()},
+        "state": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+    }
+
+
+@task("regression.predict")
+def predict(module: Any, *, device: str, model: str, init: dict, state: dict, x: torch.Tensor, seed: int) -> dict:
+    """The student's predict() on their own model, loaded with `state` (a trained run's parameters).
+
+    Returns its predictions beside the model's raw outputs (the grader derives the expected values from them),
+    whether a parameter was used with gradient tracking on, and whether predict() changed the model.
+    """
+    seed_everything(seed)
+    dev = torch.device(device)
+    net = _build(module, model, init).to(dev)
+    net.load_state_dict(state)
+    x = x.to(dev)
+    with torch.no_grad():
+        outputs = net(x)
+    before = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    with GradUse(net) as grads:
+        predictions = tensor(need(module, "predict")(net, x), "predict()")
+    after = net.state_dict()
+    return {
+        "predictions": predictions.detach().cpu(),
+        "outputs": tensor(outputs, f"{model}.forward()").detach().cpu(),
+        "requires_grad": bool(predictions.requires_grad) or grads.enabled,
+        "changed_params": any(not torch.equal(before[k], after[k]) for k in before),
     }
 
 

@@ -87,6 +87,11 @@ def _handle(request: dict[str, Any], modules: dict, registry: dict, environment:
         return _error("grader", f"unknown task {request['task']!r}")
     try:
         module = _import(request["module"], modules)
+    except SystemExit as exc:
+        return _error("not_loaded", f"the module called sys.exit({exc.code!r}) when imported")
+    except Exception as exc:  # reported once per topic as "could not be loaded" (issue #12)
+        return _error("not_loaded", _describe(exc, request["module"])[1])
+    try:
         value = task(module, device=environment["device"], **request["args"])
         return {"ok": True, "value": value}
     except SystemExit as exc:  # sys.exit() in student code ends the task, not the worker
@@ -123,8 +128,10 @@ def _load(path: Path) -> ModuleType:
 
 def _describe(exc: BaseException, module_path: str) -> tuple[str, str]:
     """Name the exception and the student's line it came from, without a traceback."""
-    from graders.tasks import InvalidOutput
+    from graders.tasks import InvalidOutput, MissingName
 
+    if isinstance(exc, MissingName):
+        return "missing", str(exc)
     if isinstance(exc, InvalidOutput):
         return "invalid", str(exc)
     name = Path(module_path).name

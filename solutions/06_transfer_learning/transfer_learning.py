@@ -89,6 +89,9 @@ def evaluate(model, loader, criterion, device):
 
     Put the model in evaluation mode and compute everything under `torch.no_grad()`; the predicted
     class is the index of the largest logit.
+    The loss is the mean per sample, as in train_one_epoch: weigh each batch's (mean) loss by its size,
+    sum, and divide by the number of samples. The last batch may be smaller, so the mean of the batch
+    means is not the same figure.
     """
     ### BEGIN SOLUTION
     model.eval()

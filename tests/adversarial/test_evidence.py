@@ -102,8 +102,9 @@ NOT_FROZEN = """
 
 def test_forged_frozen_flags_do_not_pass_the_transfer_checks(grader):
     attack = grader.attack("frozen_forger", hostile(NOT_FROZEN, base=TRANSFER_SOLUTION), topic=TRANSFER_TOPIC)
-    # Frozen is judged on parameters that crossed, compared in the grading process before and after training.
-    assert not ({"alexnet_structure", "alexnet_head_only_trains"} & attack.passed), attack.messages()
+    # Frozen is judged on parameters that crossed, compared in the grading process before and after training (by
+    # the *_head_only_trains checks since issue #12: the structure checks look at the head alone).
+    assert not ({"alexnet_head_only_trains", "matches_reference"} & attack.passed), attack.messages()
 
 
 def test_a_loop_that_behaves_only_on_a_model_it_does_not_know_fails_zero_grad_and_train_mode(grader):

@@ -7,15 +7,19 @@ import pytest
 from tests.adversarial.conftest import hostile
 
 # Checks that never call the student's train() or predict(): the harness builds the model and trains it itself.
-WITHOUT_TRAIN = {"model_structure", "model_with_harness_loop"}
+# The checks that never call train(): the model's, and predict()'s on a model the harness's loop trained (#12).
+WITHOUT_TRAIN = {"model_structure", "model_with_harness_loop", "predict_no_grad"}
 
 
 @pytest.mark.parametrize("exit_call", ["sys.exit(0)", "os._exit(0)"])
 def test_exit_at_import_scores_nothing(grader, exit_call):
     attack = grader.attack(f"exit_at_import_{exit_call[:3]}", hostile(f"import os, sys\n{exit_call}\n"))
     assert attack.passed == set() and attack.points() == 0, attack.messages()
+    # Reported once, for the topic (issue #12): its checks did not run.
+    (topic,) = attack.result.topics
     expected = "sys.exit(0)" if exit_call.startswith("sys") else "exit code 0"
-    assert all(expected in m for m in (attack.message(n) for n in attack.checks)), attack.messages()
+    assert topic.status == "failed to load" and expected in topic.reason, topic.reason
+    assert {c.verdict for c in topic.checks} == {"not run"}, attack.messages()
 
 
 @pytest.mark.parametrize("exit_call", ["sys.exit(0)", "os._exit(0)"])
@@ -40,9 +44,9 @@ def test_exit_during_predict_costs_the_prediction_checks(grader):
         def predict(model, x):
             os._exit(0)
     """))
-    # Every fit task ends with predict(), so the checks on training fail with it; the model checks remain.
-    assert attack.passed == {"model_structure", "model_with_harness_loop"}, attack.messages()
-    assert "exit code 0" in attack.message("fit_quality")
+    # predict() has a task of its own (issue #12): the exit costs its check alone.
+    assert attack.passed == set(attack.checks) - {"predict_no_grad"}, attack.messages()
+    assert "exit code 0" in attack.message("predict_no_grad")
 
 
 STALLS = {

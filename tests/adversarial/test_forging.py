@@ -59,7 +59,8 @@ def test_replacing_the_workers_validators_lets_nothing_invalid_through(grader):
             return {"losses": losses, "note": "perfect"}  # not a list of floats
     """))
     # The grader validates again what crossed: a dict is no list of losses, whatever the worker let through.
-    assert not ({"train_returns_losses", "loss_decreases", "fit_quality", "predict_no_grad"} & attack.passed)
+    # (predict_no_grad runs predict() on a model the harness's loop trained: train() is not its subject, #12.)
+    assert not ({"train_returns_losses", "loss_decreases", "fit_quality"} & attack.passed)
     assert "list of floats" in attack.message("train_returns_losses"), attack.messages()
 
 
@@ -101,7 +102,7 @@ def test_invented_losses_earn_nothing(grader):
     assert "no better on held-out data" in attack.message("loss_decreases"), attack.messages()
 
 
-def test_forged_grad_mode_observation_earns_nothing(grader):
+def test_patching_is_grad_enabled_does_not_hide_gradient_tracking(grader):
     attack = grader.attack("grad_mode_forger", hostile("""
         def predict(model, x):
             real, torch.is_grad_enabled = torch.is_grad_enabled, lambda: False  # only while predicting
@@ -110,10 +111,11 @@ def test_forged_grad_mode_observation_earns_nothing(grader):
             finally:
                 torch.is_grad_enabled = real
     """))
-    # predict_no_grad is observed inside the worker, where it can be forged (as here): it is advisory, 0 points,
-    # so the forged pass gains nothing.
-    assert attack.checks["predict_no_grad"].max_points == 0, attack.messages()  # type: ignore[attr-defined]
-    assert attack.points("predict_no_grad") == 0
+    # predict_no_grad carries a point again (issue #12): the harness took its own reference to the grad mode before
+    # the student's module loaded, so patching torch's does not hide the tracking.
+    assert attack.checks["predict_no_grad"].max_points == 1, attack.messages()  # type: ignore[attr-defined]
+    assert "predict_no_grad" not in attack.passed, attack.message("predict_no_grad")
+    assert attack.message("predict_no_grad").startswith("predict() ran the model with gradient tracking on")
 
 
 def test_forged_training_time_earns_nothing(grader):
@@ -219,7 +221,8 @@ def test_non_finite_or_huge_predictions_fail_cleanly(grader, value):
         def predict(model, x):
             return torch.full((x.shape[0], 1), {value})
     """))
-    assert "fit_quality" not in attack.passed and "model_structure" in attack.passed, attack.messages()
+    # predict()'s own check fails; fit_quality scores the harness's predict (issue #12: one mistake, one check).
+    assert attack.passed == set(attack.checks) - {"predict_no_grad"}, attack.messages()
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float16", "int64", "bool", "complex64"])
@@ -230,8 +233,8 @@ def test_wrong_dtypes_fail_with_the_dtype_named(grader, dtype):
         def predict(model, x):
             return _honest_predict(model, x).to(torch.{dtype})
     """))
-    assert "fit_quality" not in attack.passed, attack.messages()
-    assert dtype in attack.message("fit_quality") or "dtype" in attack.message("fit_quality"), attack.messages()
+    assert attack.passed == set(attack.checks) - {"predict_no_grad"}, attack.messages()
+    assert dtype in attack.message("predict_no_grad") or "dtype" in attack.message("predict_no_grad"), attack.messages()
 
 
 def test_fake_reports_and_frames_on_stdout_change_nothing(grader):

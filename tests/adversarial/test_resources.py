@@ -6,7 +6,8 @@ import pytest
 
 from tests.adversarial.conftest import hostile, patient
 
-WITHOUT_TRAIN = {"model_structure", "model_with_harness_loop"}
+# The checks that never call train(): the model's, and predict()'s on a model the harness's loop trained (#12).
+WITHOUT_TRAIN = {"model_structure", "model_with_harness_loop", "predict_no_grad"}
 
 
 def test_unbounded_allocation_is_a_memory_error(grader):

@@ -47,7 +47,7 @@ def test_rewriting_its_own_copy_mid_grading_gains_nothing(grader):
             os._exit(1)
     """))
     assert "REWRITTEN" not in attack.messages()  # every worker starts from the grader's copy
-    assert attack.passed == {"model_structure", "model_with_harness_loop"}, attack.messages()
+    assert attack.passed == {"model_structure", "model_with_harness_loop", "predict_no_grad"}, attack.messages()
 
 
 def test_the_instructors_tests_cannot_be_changed_mid_grading(grader):
