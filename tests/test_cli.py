@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -25,6 +26,20 @@ def test_every_verb_has_help_with_an_example(verb):
     result = run(verb, "--help")
     assert result.exit_code == 0
     assert "Example" in result.output, f"grade {verb} --help shows no example"
+
+
+def test_the_verb_list_imports_no_verb_and_shows_what_each_verb_says_of_itself():
+    # issue #14: `grade --help` listed the verbs by importing every one, torch with them (5 s here).
+    code = ("import sys\nfrom graders.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO TORCH')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().endswith("NO TORCH"), done.stdout + done.stderr
+    # The list read from the sources is the one click makes by importing every verb.
+    ctx = click.Context(main)
+    lazy, eager = click.HelpFormatter(width=80), click.HelpFormatter(width=80)
+    main.format_commands(ctx, lazy)
+    click.Group.format_commands(main, ctx, eager)
+    assert lazy.getvalue() == eager.getvalue() and "  submission  Grade" in lazy.getvalue()
 
 
 def test_check_on_the_stubs_fails_with_not_implemented():
