@@ -15,14 +15,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from graders.config import Config, load_config
 from graders.errors import ConfigError
-from graders.grading import grade_submission
 from graders.results import CheckResult
-from graders.runner import Reference
+
+if TYPE_CHECKING:  # both import torch: only when calibrating, never for `grade calibrate --help` (#14)
+    from graders.runner import Reference
 
 TIME_CHECKS = frozenset({"training_time"})  # seconds / the reference's seconds: calibrated with a factor
 # Honest ratios graded under load against a reference timed idle reached up to 2.5x the worst idle ratio of the same
@@ -125,6 +127,9 @@ def _measure(run_cfg: Config, found: dict[tuple[str, str], Calibration], *, seed
              honest: list[Path], slow: list[Path]) -> None:
     """The reference under shifted seeds at one thread count; where `timed` (grading's thread count, the only one
     whose seconds mean anything), the honest and slow examples too."""
+    from graders.grading import grade_submission
+    from graders.runner import Reference
+
     selected = sorted({t for t, _ in found})
     # Timed now, beside the runs it is compared with: a cached reference keeps the seconds of another day.
     reference = Reference(run_cfg, use_cache=not timed)
@@ -151,6 +156,8 @@ def _examples(cfg: Config, pattern: str) -> list[Path]:
 def _time(path: Path, cfg: Config, reference: Reference, topics: list[str], found: dict[tuple[str, str], Calibration],
           into: str, offset: int = 0) -> None:
     """Grade `path` on the topics it has a module for; add its timing ratios to `into` of their calibrations."""
+    from graders.grading import grade_submission
+
     own = [t for t in topics if (path / cfg.topics[t].folder / cfg.topics[t].module).is_file()
            and any(c.timing for (ct, _), c in found.items() if ct == t)]
     if not own:

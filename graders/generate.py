@@ -10,11 +10,13 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
-
-import nbformat
+from typing import TYPE_CHECKING
 
 from graders.config import Config, TopicConfig, load_config
 from graders.errors import ConfigError
+
+if TYPE_CHECKING:
+    import nbformat
 
 _REGION = re.compile(
     r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*(?P<end>\n|\Z)",
@@ -33,6 +35,8 @@ def stub_source(solution: str) -> str:
 
 def notebook(solution: str, *, name: str, spec: TopicConfig, student: bool) -> str:
     """The topic's notebook: one cell per top-level definition, then a locked cell running the public checks."""
+    import nbformat  # here: its import takes a second, which `grade VERB --help` must not pay (#14)
+
     cells = [_cell("markdown", f"# {spec.title or name}\n\n{_docstring(solution)}\n\nFill in every "
                    "`# YOUR CODE HERE`, then run the last cell.", f"{name}-intro", locked=True)]
     for number, chunk in enumerate(_chunks(solution), start=1):
@@ -83,6 +87,8 @@ def _docstring(solution: str) -> str:
 
 def _cell(kind: str, source: str, grade_id: str, *, solution: bool = False, locked: bool = False,
           points: float | None = None) -> nbformat.NotebookNode:
+    import nbformat
+
     make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
     meta = {"grade": points is not None, "solution": solution, "locked": locked and not solution,
             "grade_id": grade_id, "schema_version": _SCHEMA}

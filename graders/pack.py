@@ -15,8 +15,6 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import nbformat
-
 import graders
 from graders.config import Config, load_config
 from graders.errors import DeliveryError, SubmissionError
@@ -182,6 +180,8 @@ def _unwanted(path: Path, unwanted_dirs: frozenset[str]) -> str:
 def clean_notebook(path: Path, *, strict: bool = False) -> bytes:
     """A notebook without outputs, execution counts or editor metadata; unreadable ones are returned
     as they are (or raise DeliveryError when `strict`)."""
+    import nbformat  # here: its import takes a second, which `grade VERB --help` must not pay (#14)
+
     try:
         nb = nbformat.read(str(path), as_version=4)
     except Exception as exc:  # nbformat raises many types for broken JSON or schema

@@ -42,6 +42,15 @@ def test_the_verb_list_imports_no_verb_and_shows_what_each_verb_says_of_itself()
     assert lazy.getvalue() == eager.getvalue() and "  submission  Grade" in lazy.getvalue()
 
 
+@pytest.mark.parametrize("verb", main.list_commands(None))  # type: ignore[arg-type]
+def test_a_verbs_help_imports_neither_torch_nor_nbformat(verb):
+    # issue #14: help must come at once; torch (4 s here) and nbformat (1 s) load when a verb runs.
+    code = (f"import sys\nfrom graders.cli import main\ntry:\n    main(['{verb}', '--help'])\nexcept SystemExit:\n"
+            "    pass\nprint(sorted({'torch', 'nbformat'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
+
+
 def test_check_on_the_stubs_fails_with_not_implemented():
     result = run("check", "linear_regression", "--config", CONFIG)
     assert result.exit_code == 1
