@@ -51,6 +51,17 @@ def test_a_verbs_help_imports_neither_torch_nor_nbformat(verb):
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
 
 
+@pytest.mark.parametrize("args", [["check", "nosuch"], ["check", "linear_regression", "--config", "nope.yaml"],
+                                  ["submission", "solutions", "--config", "nope.yaml"],
+                                  ["batch", "examples", "--config", "nope.yaml"]])
+def test_a_configuration_error_is_told_before_torch_loads(args):
+    code = (f"import sys\nfrom graders.cli import main\ntry:\n    main({args!r})\nexcept SystemExit as exc:\n"
+            "    print('exit', exc.code, sorted({'torch'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.stdout.strip().splitlines()[-1] == "exit 3 []", done.stdout + done.stderr
+    assert done.stderr.startswith("grade: error: "), done.stderr
+
+
 def test_check_on_the_stubs_fails_with_not_implemented():
     result = run("check", "linear_regression", "--config", CONFIG)
     assert result.exit_code == 1

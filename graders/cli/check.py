@@ -7,6 +7,7 @@ import sys
 import click
 
 from graders.cli._common import print_summary, reports_errors
+from graders.config import load_config
 
 
 @click.command()
@@ -20,8 +21,10 @@ def check(topic: str, submission: str | None, config_path: str) -> None:
 
     Example: grade check linear_regression
     """
-    from graders.grading import check_topic  # torch: imported when the verb runs, not for its --help (#14)
+    config = load_config(config_path)  # a configuration error is told before torch loads (#14)
+    config.topic(topic)
+    from graders.grading import check_topic  # torch: imported when the verb runs, not for its --help
 
-    result = check_topic(topic, submission=submission, config=config_path)
+    result = check_topic(topic, submission=submission, config=config)
     print_summary(result, audience="student")
     sys.exit(0 if all(c.passed for c in result.checks()) else 1)
