@@ -49,6 +49,7 @@ def release(*, out: str | Path, config: str | Path | Config = "grading.yaml", to
         problems = scan_release(staging, config=config)
         if problems:
             raise DeliveryError(f"the release would leak, nothing was written to {target}: " + "; ".join(problems))
+        _readable_by_all(staging)
         if target.exists():
             shutil.rmtree(target)
         staging.rename(target)
@@ -68,6 +69,16 @@ def _select(config: Config, topics: list[str] | None) -> list[str]:
             raise ConfigError(f"{folder}: topic {name} has no assignments folder; run `grade generate` "
                               "or release the other topics with --topic")
     return selected
+
+
+def _readable_by_all(folder: Path) -> None:
+    """Folders 755, files 644 (755 where executable), whatever the umask and mkdtemp's 700: a release is for others
+    to read (issue #13: its root was 700, so a course's other accounts saw nothing)."""
+    for path in [folder, *folder.rglob("*")]:
+        if path.is_symlink():
+            continue
+        executable = path.is_dir() or bool(path.stat().st_mode & 0o100)
+        path.chmod(0o755 if executable else 0o644)
 
 
 def _check_target(target: Path, config: Config, force: bool) -> None:

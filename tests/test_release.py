@@ -4,6 +4,7 @@ or hidden checks; it runs `grade check` as it is."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -216,3 +217,16 @@ def test_release_notebooks_lose_outputs(tmp_path):
     data = json.loads((made.folder / "assignments" / "01_linear_regression" / "walkthrough.ipynb").read_text())
     cell = data["cells"][0]
     assert cell["outputs"] == [] and cell["execution_count"] is None and cell["metadata"] == {}
+
+
+def test_a_release_is_readable_by_others_whatever_the_umask(tmp_path):
+    # issue #13: the release's root came out 700 (mkdtemp), so other accounts of a course server saw nothing.
+    old = os.umask(0o077)
+    try:
+        folder = release(out=tmp_path / "out", config=ROOT / "grading.yaml", topics=["linear_regression"]).folder
+    finally:
+        os.umask(old)
+    modes = {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in [folder, *folder.rglob("*")]}
+    assert {m for p, m in modes.items() if (folder / p).is_dir()} == {0o755}, modes
+    assert {m for p, m in modes.items() if (folder / p).is_file()} <= {0o644, 0o755}, modes
+    assert modes["grading.yaml"] == 0o644
