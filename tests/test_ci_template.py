@@ -86,6 +86,9 @@ def test_a_solved_repository_passes(repo, tmp_path):
     done = run_script(repo, tmp_path, MIN_SCORE="100%")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "5 / 5" in (tmp_path / "step_summary.md").read_text()
+    # The log points at reports that are still there when the job ends (issue #13), never the private folder.
+    named = [line.removeprefix("reports: ") for line in done.stdout.splitlines() if line.startswith("reports: ")]
+    assert named == ["reports"] and (repo / "reports" / "feedback.md").is_file(), done.stdout
 
 
 def test_hidden_tests_from_the_instructor_stay_out_of_what_students_see(repo, tmp_path):

@@ -29,7 +29,8 @@ fi
 # With hidden tests, `grade submission` prints the instructor's view: keep it out of the public log.
 "$GRADE" submission "${args[@]}" >"$private/grade.log"
 status=$?
-[ -z "${INSTRUCTOR_DIR:-}" ] && cat "$private/grade.log"
+# Its last line names the private folder, gone when this script exits: the reports line comes below instead.
+[ -z "${INSTRUCTOR_DIR:-}" ] && grep -v '^reports: ' "$private/grade.log"
 if [ ! -f "$private/result.json" ]; then
   echo "::error::grading did not finish (exit code $status)"
   [ "$status" -eq 0 ] && status=1
@@ -38,6 +39,7 @@ fi
 
 "$GRADE" report "$private/result.json" --audience student \
   --format md --format html --format junit --out "$REPORTS_DIR" >/dev/null || exit $?
+echo "reports: $REPORTS_DIR"
 
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
   "$PYTHON" -m graders.autograder ci-summary "$private/result.json" --min-score "$MIN_SCORE" \
