@@ -142,7 +142,7 @@ def _not_loaded(topic: TopicResult) -> None:
     if not failed or topic.status != "graded":
         return
     topic.status = "failed to load"
-    topic.reason = f"{failed[0].message}: fix this first; the topic's checks did not run"
+    topic.reason = f"{failed[0].message} (fix this first: the topic's checks did not run)"
     for check in failed:
         check.message, check.hint = "not run: the module could not be loaded", ""
 

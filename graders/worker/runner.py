@@ -144,7 +144,9 @@ def _describe(exc: BaseException, module_path: str) -> tuple[str, str]:
         where = f" at {name} line {exc.lineno}"
     if isinstance(exc, NotImplementedError):
         return "not_implemented", f"not implemented yet: NotImplementedError{where}"
-    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    # A SyntaxError's str() repeats the file and line given above: its msg alone.
+    raw = (exc.msg if isinstance(exc, SyntaxError) and exc.msg else str(exc)).strip()
+    text = raw.splitlines()[0][:300] if raw else ""
     return "error", f"{type(exc).__name__}{where}" + (f": {text}" if text else "")
 
 
