@@ -87,6 +87,8 @@ class TaskRunner:
             try:
                 self.worker.call("load", module=module, args={})
             except WorkerError as exc:  # os._exit() or an endless loop at import: the topic could not be loaded
+                if self.worker.timed_out:  # the submission's time ran out: that is the reason, said once for all
+                    raise
                 self._unloadable[module] = TaskFailed(f"importing {module.name} stopped the worker: {exc}",
                                                       kind="not_loaded")
                 raise self._unloadable[module] from None
