@@ -57,10 +57,16 @@ def kill_uid(uid: int, *, timeout: float = 2.0) -> int:
     Sweeps /proc until a pass finds none alive: a process forking in a loop can add a child after one pass
     read the list, but not after it has been sent SIGKILL, so each pass leaves fewer.
     """
-    killed, deadline = 0, time.monotonic() + timeout
-    while (alive := [pid for pid, _ in _own(uid)]) and time.monotonic() < deadline:
+    killed, passes, deadline = 0, 0, time.monotonic() + timeout
+    # At least MIN_PASSES whatever the clock: under load one pass over thousands of processes can outlast the
+    # deadline, and the children forked while it read /proc need the next one (the forker is dead by then).
+    while (alive := [pid for pid, _ in _own(uid)]) and (passes < MIN_PASSES or time.monotonic() < deadline):
         killed += sum(_signal(pid, signal.SIGKILL) for pid in alive)
+        passes += 1
     return killed
+
+
+MIN_PASSES = 3
 
 
 def live_pids(uid: int) -> list[int]:
