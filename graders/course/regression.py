@@ -185,10 +185,9 @@ def labels(predictions: torch.Tensor) -> checks.Outcome:
 def learned(run: dict[str, Any], topic: TopicContext) -> checks.Outcome:
     """The trained model beats a constant predictor on held-out data: the falling losses were real.
 
-    Thresholded at 0.5 for the classifiers, so probabilities instead of labels cost the prediction checks only.
+    The predictions are the harness's (labels for the classifiers), validated as valid_run does.
     """
-    outcome = checks.tensor(run.get("predictions"), name="predict()", shape=(int(topic.budget["n_eval"]), 1),
-                            dtype=torch.float32)
+    outcome = valid_run(run, topic)
     if not outcome.passed:
         return outcome
     d = data(topic)
