@@ -11,6 +11,8 @@ import traceback
 import zipfile
 from pathlib import Path
 
+import yaml
+
 from graders.config import Config, load_config
 from graders.errors import DeliveryError, GradingError
 from graders.pack import walk
@@ -34,7 +36,7 @@ def build_autograder(*, out: str | Path = "autograder.zip", config: str | Path |
     files: dict[str, tuple[bytes, int]] = {
         "setup.sh": (render_template("gradescope/setup.sh").encode(), _EXECUTABLE),
         "run_autograder": (render_template("gradescope/run_autograder").encode(), _EXECUTABLE),
-        "grading.yaml": (config.path.read_bytes(), _FILE),
+        "grading.yaml": (_packaged_config(config, selected), _FILE),
         "pyproject.toml": (pyproject_text().encode(), _FILE),
         SETTINGS: (json.dumps({"topics": selected}, indent=2).encode() + b"\n", _FILE),
     }
@@ -67,6 +69,16 @@ def _select(config: Config, topics: list[str] | None) -> list[str]:
             raise DeliveryError(f"solutions/{spec.folder}/{spec.module}: missing; the hidden tests of {name} "
                                 "need the reference solution")
     return selected
+
+
+def _packaged_config(config: Config, selected: list[str]) -> bytes:
+    """grading.yaml as it is, or with only the packaged topics: the package holds no folder for the others,
+    and a topic whose folder is missing is a configuration error (issue #13)."""
+    if selected == list(config.topics):
+        return config.path.read_bytes()
+    raw = yaml.safe_load(config.path.read_text(encoding="utf-8"))
+    raw["topics"] = {name: raw["topics"][name] for name in selected}
+    return yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=120).encode("utf-8")
 
 
 def _folder(folder: Path, root: Path, *, keep_data: bool = False) -> dict[str, tuple[bytes, int]]:

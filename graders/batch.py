@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -23,10 +24,11 @@ from graders.batch_progress import Progress, is_failure
 from graders.batch_sources import Entry, Source, content_hash, find_entries
 from graders.config import Config, Device, load_config
 from graders.errors import BatchError, ReportError
-from graders.reports import ALL_FORMATS, read_result, write_batch_reports, write_reports
+from graders.reports import ALL_FORMATS, AUDIENCES, read_result, write_batch_reports, write_reports
 from graders.reports._files import write_atomic
 from graders.results import Environment, SubmissionResult
 
+STUDENT_COPY = "student"  # <out>/<name>/student/: the reports a student may be sent, with --audience student
 SIDECAR = "batch.json"  # beside result.json: what it was graded from, so --resume can tell it is still valid
 
 
@@ -51,19 +53,30 @@ class BatchResult:
 def grade_batch(submissions: Source, *, config: str | Path = "grading.yaml", out: str | Path | None = None,
                 workers: int | None = None, resume: bool = False, force: bool = False, hidden: bool = True,
                 quiet: bool = False, scheduler: str | None = None, dask_local: int | None = None,
-                device: str | None = None) -> BatchResult:
+                device: str | None = None, require_real_data: bool = False,
+                audience: str = "instructor", topics: Sequence[str] = ()) -> BatchResult:
     """Grade every entry of `submissions` (a folder with one entry per student, or a mapping of name -> entry)
-    into `out` (default: the config's reports_dir)."""
+    into `out` (default: the config's reports_dir). `require_real_data`: refuse to start (BatchError) when a
+    topic would be graded on built-in stand-in data or weights. `audience="student"`: also write each student's
+    copy of the reports to `<out>/<name>/student/` (STUDENT_COPY). `topics` (default: all) are the ones graded
+    and scored: a week-1 batch is graded out of topic 1's points (#13)."""
     clock = time.monotonic()
     _check_options(resume=resume, force=force, workers=workers, scheduler=scheduler, dask_local=dask_local,
                    device=device)
+    if audience not in AUDIENCES:
+        raise BatchError(f"--audience {audience!r}: choose one of {', '.join(AUDIENCES)}")
     cfg = load_config(config)
+    for topic in topics:  # here, not in every worker: an unknown name would fail each submission alike
+        cfg.topic(topic)
+    if require_real_data:
+        require_real(cfg, list(topics) or list(cfg.topics))
     folder = Path(out) if out is not None else cfg.resolve(cfg.reports_dir)
     entries = find_entries(submissions, config=cfg, skip=folder)
     if not (resume or force) and any(folder.glob("*/result.json")):
         raise BatchError(f"{folder} already holds results of an earlier batch; pass --resume to grade only "
                          "what is missing or changed, or --force to grade everything again")
-    batch = _Batch(cfg, folder, hidden=hidden, device=device, resume=resume)
+    batch = _Batch(cfg, folder, hidden=hidden, device=device, resume=resume, topics=list(topics))
+    batch.student_copies = audience == "student"
     jobs = batch.plan(entries)
     progress = Progress(len(entries), quiet=quiet)
     try:
@@ -96,15 +109,18 @@ def _check_options(*, resume: bool, force: bool, workers: int | None, scheduler:
 class _Batch:
     """The state of one batch: which entries are done, and writing each result as soon as it arrives."""
 
-    def __init__(self, cfg: Config, out: Path, *, hidden: bool, device: str | None, resume: bool):
+    def __init__(self, cfg: Config, out: Path, *, hidden: bool, device: str | None, resume: bool,
+                 topics: list[str] | None = None):
         self.cfg, self.out, self.hidden, self.device, self.resume = cfg, out, hidden, device, resume
-        self.key = grading_key(cfg, hidden=hidden, device=device)
+        self.topics = topics or []  # empty: every topic
+        self.key = grading_key(cfg, hidden=hidden, device=device, topics=self.topics)
         self.digest = _with_device(cfg, device).digest()
         self.results: dict[str, SubmissionResult] = {}
         self.reused: set[str] = set()
         self.entries: list[Entry] = []
         self.hashes: dict[str, str] = {}
         self.summary = BatchResult(results=[], out=out)
+        self.student_copies = False  # grade_batch(audience="student") sets it
 
     def plan(self, entries: list[Entry]) -> list[dict[str, Any]]:
         """Results for what needs no grading (problems, valid earlier results); a job for the rest."""
@@ -136,7 +152,7 @@ class _Batch:
 
     def _common(self) -> dict[str, Any]:
         return {"config": str(self.cfg.path.resolve()), "hidden": self.hidden, "out": str(self.out.resolve()),
-                "device": self.device, "digest": self.digest}
+                "device": self.device, "digest": self.digest, "topics": self.topics or None}
 
     def warm(self, pool: Any, progress: Progress) -> None:
         """Fill the reference cache once, before the fan-out, so parallel processes never all train it."""
@@ -214,12 +230,38 @@ class _Batch:
         summary = self.summary
         summary.reused = len(self.reused)
         summary.results = [self.results[name] for name in sorted(self.results, key=lambda n: (n.casefold(), n))]
-        summary.failed = sum(is_failure(r) for r in summary.results)
-        summary.reports = write_batch_reports(summary.results, self.out)
+        summary.reports = []
+        if self.student_copies:  # at the end, so results kept by --resume get their copy too
+            summary.reports += [path for result in summary.results for path in write_student_copy(result, self.out)]
+        summary.failed = sum(is_failure(r) for r in summary.results)  # after any note a copy added
+        summary.reports += write_batch_reports(summary.results, self.out)
         if any(entry.students for entry in self.entries):
             summary.reports.append(write_atomic(self.out / "roster.csv", roster_csv(self.entries)))
         summary.duration_s = round(duration_s, 3)
         return summary
+
+
+def write_student_copy(result: SubmissionResult, out: Path) -> list[Path]:
+    """What the student may see of `result` (as `grade report --audience student` writes it) in
+    `out`/<name>/student/; never result.json, the instructor's full record. A format that fails becomes a note."""
+    formats = [name for name in ALL_FORMATS if name != "json"]
+    try:
+        return write_reports(result, out / result.submission / STUDENT_COPY, formats=formats, audience="student")
+    except ReportError as exc:
+        result.notes.append(f"some of the student's reports were not written: {exc}")
+        return list(exc.written)
+
+
+def require_real(cfg: Config, topics: list[str]) -> None:
+    """Raise BatchError naming every stand-in `topics` would be graded on; checks files only, no torch (#13)."""
+    from graders.data import presence
+
+    missing = presence.missing(cfg, topics)
+    if missing:
+        what = "; ".join(f"{topic}: {', '.join(use.label for use in uses)}" for topic, uses in missing.items())
+        raise BatchError(f"--require-real-data: built-in stand-ins would be used for {what}; run `grade data "
+                         f"prepare` or put the files in {cfg.resolve(cfg.data_dir)} (data) and "
+                         f"{Path(cfg.weights_dir).expanduser()} (weights); `grade doctor` lists them")
 
 
 def roster_csv(entries: list[Entry]) -> str:
@@ -291,13 +333,15 @@ def visible_gpus() -> list[str]:
     return [line.strip() for line in listing.splitlines() if line.strip()]
 
 
-def grading_key(cfg: Config, *, hidden: bool, device: str | None = None) -> str:
-    """Everything besides the submission that decides its result: settings, tests, solutions, versions."""
+def grading_key(cfg: Config, *, hidden: bool, device: str | None = None, topics: Sequence[str] = ()) -> str:
+    """Everything besides the submission that decides its result: settings, topics, tests, solutions, versions."""
     root = cfg.root
     effective = _with_device(cfg, device)
     tests = [content_hash(p) for p in sorted(root.glob("assignments/*/test_*.py"))]
     trees = [content_hash(root / name) if (root / name).exists() else "-" for name in ("solutions", "hidden_tests")]
-    parts = [effective.digest(), str(hidden), graders.__version__, _torch_version(), *tests, *trees]
+    # The topics only when chosen, so that the results of a batch of every topic keep their key.
+    parts = [effective.digest(), str(hidden), graders.__version__, _torch_version(), *tests, *trees,
+             *([f"topics={','.join(sorted(topics))}"] if topics else [])]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 

@@ -57,7 +57,7 @@ def grade(job: dict[str, Any]) -> dict[str, Any]:
     from graders.grading import grade_submission
 
     result = grade_submission(job["source"], config=job_config(job), hidden=job["hidden"], topic=job.get("topic"),
-                              name=job["name"], deny=[Path(p) for p in job.get("deny", [])])
+                              topics=job.get("topics"), name=job["name"], deny=[Path(p) for p in job.get("deny", [])])
     return {"result": result.to_dict()}
 
 
@@ -70,7 +70,8 @@ def warm_reference(job: dict[str, Any]) -> dict[str, Any]:
     config = job_config(job)
     reference = Reference(config)
     try:
-        plugin = run_tests(config, list(config.topics), hidden=job["hidden"], student=reference, reference=reference)
+        topics = job.get("topics") or list(config.topics)  # a batch's --topic: warm only what it grades
+        plugin = run_tests(config, topics, hidden=job["hidden"], student=reference, reference=reference)
     finally:
         reference.close()
     failed = [f"{c.topic}/{c.name}: {c.message}" for c in plugin.results() if not c.passed]

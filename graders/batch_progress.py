@@ -6,19 +6,19 @@ import time
 from typing import Any
 
 from graders.reports import disclosure as dc
+from graders.reports.summary import batch_counts, needs_look
 from graders.results import SCORED, SubmissionResult
-
-# The plugin words a check that lost its worker (crash, timeout) this way; see graders/plugin.py `_explain`.
-WORKER_FAILURE = "worker: "
 
 
 def worker_failures(result: SubmissionResult) -> int:
-    return sum(c.message.startswith(WORKER_FAILURE) for c in result.checks())
+    """Checks that lost their worker (crash, timeout): the plugin's typed cause, never the message's words."""
+    return sum(c.cause == "worker" for c in result.checks())
 
 
 def is_failure(result: SubmissionResult) -> bool:
-    """Not graded, or graded while its worker crashed or timed out: a submission a person should look at."""
-    return result.status != "graded" or worker_failures(result) > 0
+    """A submission a person should look at, exactly as summary.html's "Needs a human look" and every count of
+    "to look at" decide it (issue #13: the terminal and the summary disagreed)."""
+    return bool(needs_look(result))
 
 
 def describe(result: SubmissionResult) -> str:
@@ -29,6 +29,17 @@ def describe(result: SubmissionResult) -> str:
     text += f", {dc.points(result.points)}/{dc.points(result.max_points)} points in {result.duration_s:.1f} s"
     crashed = worker_failures(result)
     return text + (f", {dc.count(crashed, 'check')} lost to a worker crash or timeout" if crashed else "")
+
+
+def closing_lines(results: list[SubmissionResult], *, graded_now: int, reused: int, duration_s: float,
+                  listed: bool) -> list[str]:
+    """What `grade batch` prints at the end: summary.html's counts (one function makes both, issue #13), what this
+    run did, and with `listed` every submission to look at with the reasons the summary gives."""
+    lines = [f"{batch_counts(results).text()}; {graded_now} graded now, {reused} kept from before, "
+             f"in {duration_s:.0f} s"]
+    if listed:
+        lines += [f"  {r.submission}: {'; '.join(needs_look(r))}" for r in results if needs_look(r)]
+    return lines
 
 
 class Progress:
@@ -44,7 +55,7 @@ class Progress:
         self._bar: Any = None
         if not quiet:
             self._bar = _bar(self.console)
-            self._task = self._bar.add_task("grading", total=total, failed=0, rate="")
+            self._task = self._bar.add_task("grading", total=total, failed=0, rate="")  # failed: to look at
             self._bar.start()
 
     def known(self, result: SubmissionResult, *, reused: bool) -> None:
@@ -94,4 +105,4 @@ def _bar(console: Any) -> Any:
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"), TextColumn("ETA"), TimeRemainingColumn(),
-                    TextColumn("[red]{task.fields[failed]} failed"), console=console, transient=False)
+                    TextColumn("[red]{task.fields[failed]} to look at"), console=console, transient=False)

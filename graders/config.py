@@ -60,7 +60,8 @@ class CheckConfig:
 
 @dataclass(frozen=True)
 class TopicConfig:
-    folder: str = doc("the topic's folder in assignments/, solutions/ and hidden_tests/")
+    folder: str = doc("the topic's folder in assignments/, solutions/ and hidden_tests/; it must exist in "
+                      "assignments/ or solutions/, whichever the course folder holds")
     module: str = doc("the student's module file inside the folder")
     title: str = doc("the topic's name in reports", "")
     required: list[str] = doc("names the module must define", factory=list)
@@ -147,7 +148,9 @@ def load_config(path: str | Path = "grading.yaml") -> Config:
     config = _build(Config, node, _Where(path, ()))
     if not config.topics:
         raise ConfigError(f"{path}: no topics; add a 'topics:' mapping")
-    return dataclasses.replace(config, path=path)
+    config = dataclasses.replace(config, path=path)
+    _check_folders(config, node)
+    return config
 
 
 def _find(path: Path) -> Path:
@@ -159,6 +162,26 @@ def _find(path: Path) -> Path:
         if (folder / path).is_file():
             return folder / path
     return path
+
+
+def _check_folders(config: Config, node: yaml.Node) -> None:
+    """Each topic's folder exists in assignments/ or solutions/, whichever the course folder holds: a misspelt
+    folder graded every submission "not submitted" and still exited 0 (issue #13). One of the two is enough:
+    `grade generate` writes a new topic's assignments/ from solutions/, a release has no solutions/, and
+    hidden_tests/ may leave a topic out. With neither (a grading.yaml on its own), there is nothing to check."""
+    trees = [tree for tree in ("assignments", "solutions") if (config.root / tree).is_dir()]
+    for name, topic in config.topics.items():
+        if trees and not any((config.root / tree / topic.folder).is_dir() for tree in trees):
+            keys = ("topics", name, "folder")
+            _Where(config.path, keys).fail(_value_at(node, keys), "no folder " + " or ".join(
+                f"{tree}/{topic.folder}" for tree in trees))
+
+
+def _value_at(node: yaml.Node, keys: tuple[str, ...]) -> yaml.Node:
+    """The YAML node at a path of keys that _build has already accepted (the last of duplicate keys, as there)."""
+    for key in keys:
+        node = [value for k, value in node.value if k.value == key][-1]
+    return node
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def stub_source(solution: str) -> str:
 
 
 def notebook(solution: str, *, name: str, spec: TopicConfig, student: bool) -> str:
-    """The topic's notebook: one cell per top-level definition, then a locked cell running the public checks."""
+    """The topic's notebook: one cell per top-level definition, then a locked grade cell running the checks."""
     import nbformat  # here: its import takes a second, which `grade VERB --help` must not pay (#14)
 
     cells = [_cell("markdown", f"# {spec.title or name}\n\n{_docstring(solution)}\n\nFill in every "
@@ -42,14 +42,12 @@ def notebook(solution: str, *, name: str, spec: TopicConfig, student: bool) -> s
     for number, chunk in enumerate(_chunks(solution), start=1):
         text = stub_source(chunk) if student else chunk
         cells.append(_cell("code", text, f"{name}-{number}", solution="### BEGIN SOLUTION" in chunk))
-    check = "\n".join([
-        "from graders.grading import check_topic", "",
-        f'result = check_topic("{name}", submission="{Path(spec.module).stem}.ipynb")',
-        "failed = [c.name for c in result.checks() if not c.passed]",
-        f'assert not failed, f"public checks failed: {{failed}} (run `grade check {name}` for the details)"',
-    ])
-    public = sum(c.points for c in spec.checks.values() if c.visibility == "visible")
-    cells.append(_cell("code", check, f"{name}-public-checks", locked=True, points=public))
+    # One locked grade cell worth every check of the topic (#13): under `nbgrader autograde` check() returns
+    # the points it earned, which nbgrader records as the cell's partial credit; `grade export` writes our
+    # batch's score into the same cell, so formgrader's totals are ours.
+    source = f'from graders.live import check\ncheck("{name}")'
+    total = sum(c.points for c in spec.checks.values())
+    cells.append(_cell("code", source, check_cell_id(name), locked=True, points=total))
     nb = nbformat.v4.new_notebook(cells=cells, metadata={
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"}})
@@ -69,9 +67,8 @@ def _chunks(solution: str) -> list[str]:
     for index, node in enumerate(body):
         end = starts[index + 1] - 1 if index + 1 < len(body) else len(lines)
         text = "\n".join(lines[starts[index] - 1 : end]).strip("\n")
-        if (index == 0 and isinstance(node, ast.Expr)) or (
-                isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)):
-            continue  # the docstring becomes the introduction; the demo is not for the notebook
+        if (index == 0 and isinstance(node, ast.Expr)) or _not_for_notebook(node):
+            continue  # the docstring becomes the introduction
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
             chunks.extend(["\n".join(pending)] if pending else [])
             chunks.append(text)
@@ -79,6 +76,21 @@ def _chunks(solution: str) -> list[str]:
         else:
             pending.append(text)
     return chunks + (["\n".join(pending)] if pending else [])
+
+
+def _not_for_notebook(node: ast.stmt) -> bool:
+    """The `if __name__ == "__main__":` demo (it trains on downloaded data), and `f.__test__ = False`: that
+    keeps pytest from collecting a `test_*` function where the .py module is imported, a notebook is never
+    collected, and grading would report the statement as skipped."""
+    if isinstance(node, ast.If):
+        return "__main__" in ast.unparse(node.test)
+    return isinstance(node, ast.Assign) and all(
+        isinstance(t, ast.Attribute) and t.attr == "__test__" for t in node.targets)
+
+
+def check_cell_id(topic: str) -> str:
+    """The grade_id of a topic's check cell: nbgrader's name for it, and the cell `grade export` fills."""
+    return f"{topic}-checks"
 
 
 def _docstring(solution: str) -> str:

@@ -15,6 +15,7 @@ import pytest
 
 import graders
 from graders.config import Config, load_config
+from graders.data import presence
 from graders.errors import ConfigError, GradingError, TaskFailed
 from graders.plugin import GradingPlugin
 from graders.results import Environment, SubmissionResult, TopicResult
@@ -126,7 +127,8 @@ def _topic_result(config: Config, name: str, plugin: GradingPlugin, submission: 
     order = list(spec.checks)  # reports list checks as grading.yaml does, whatever order tests ran in
     checks = sorted((c for c in plugin.results() if c.topic == name), key=lambda c: order.index(c.name))
     result = TopicResult(name=name, title=spec.title or name, checks=checks,
-                         data_sources=plugin.data_sources.get(name, []), artifacts=plugin.artifacts_of(name),
+                         data_sources=plugin.data_sources.get(name, []), data_used=presence.uses(config, name),
+                         artifacts=plugin.artifacts_of(name),
                          duration_s=round(sum(c.duration_s for c in checks), 3))
     if submission is not None:
         result.notes = submission.notes.get(name, [])

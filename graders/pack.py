@@ -18,7 +18,7 @@ from typing import Any
 import graders
 from graders.config import Config, load_config
 from graders.errors import DeliveryError, SubmissionError
-from graders.notebook import notebook_to_module
+from graders.notebook import notebook_to_module, read_notebook
 from graders.reports._files import write_atomic
 from graders.results import SubmissionResult, TopicResult
 
@@ -43,13 +43,22 @@ class Packed:
     files: list[str] = field(default_factory=list)  # paths inside the zip, MANIFEST.json excluded
     skipped: list[str] = field(default_factory=list)  # "path: why it was left out"
     problems: list[str] = field(default_factory=list)  # missing definitions, modules that do not import
+    incomplete: list[str] = field(default_factory=list)  # topics whose code still raises NotImplementedError
+    allow_incomplete: bool = False  # whether unfinished topics are fine (a partial hand-in on purpose)
     result: SubmissionResult | None = None  # the public checks, when they ran
+
+    @property
+    def needs_fixing(self) -> bool:
+        """Whether the student should look before uploading: `grade pack` then exits 1."""
+        return bool(self.problems) or (bool(self.incomplete) and not self.allow_incomplete)
 
 
 def pack(*, out: str | Path | None = None, config: str | Path | Config = "grading.yaml",
-         topics: list[str] | None = None, run_checks: bool = True, max_file_mb: float = MAX_FILE_MB) -> Packed:
+         topics: list[str] | None = None, run_checks: bool = True, max_file_mb: float = MAX_FILE_MB,
+         allow_incomplete: bool = False) -> Packed:
     """Zip the working copy's assignments/ (default out: submission.zip beside grading.yaml) after checking
-    that every required name is defined and, with `run_checks`, that the public checks run."""
+    that every required name is defined, which topics are unfinished (`allow_incomplete`: on purpose) and,
+    with `run_checks`, that the public checks run."""
     config = config if isinstance(config, Config) else load_config(config)
     for name in topics or []:
         config.topic(name)  # an unknown topic is a ConfigError naming the known ones
@@ -58,12 +67,13 @@ def pack(*, out: str | Path | None = None, config: str | Path | Config = "gradin
     if not folder.is_dir():
         raise DeliveryError(f"{folder}: no assignments/ folder; run `grade pack` in your copy of the course")
     archive = Path(out) if out is not None else config.root / "submission.zip"
-    packed = Packed(archive=archive)
+    packed = Packed(archive=archive, allow_incomplete=allow_incomplete)
     members = _members(folder, config, selected, archive, int(max_file_mb * (1 << 20)), packed.skipped)
     if not any(rel.endswith((".py", ".ipynb")) for rel in members):
         raise DeliveryError(f"{folder}: nothing to pack for {', '.join(selected)}")
     present = [t for t in selected if module_file(folder / config.topics[t].folder, config.topics[t].module)]
     packed.problems = [p for t in selected for p in missing_definitions(config, t, folder)]
+    packed.incomplete = [p for t in selected if (p := unfinished(config, t, folder))]
     if run_checks and present:
         from graders.grading import grade_submission  # imports pytest and torch: only when checks run
 
@@ -91,8 +101,7 @@ def missing_definitions(config: Config, topic: str, folder: Path) -> list[str]:
     if path is None:
         return [f"{topic}: no {spec.folder}/{spec.module} (or notebook); this topic would get no points"]
     try:
-        source = notebook_to_module(path)[0] if path.suffix == ".ipynb" else path.read_text(encoding="utf-8")
-        tree = ast.parse(source)
+        tree = _parse(path)
     except SyntaxError as exc:
         return [f"{topic}: {path.name} does not parse: {exc.msg} at line {exc.lineno}"]
     except (SubmissionError, UnicodeDecodeError) as exc:
@@ -100,6 +109,54 @@ def missing_definitions(config: Config, topic: str, folder: Path) -> list[str]:
     defined = top_level_names(tree)
     missing = [name for name in spec.required if name not in defined]
     return [f"{topic}: {path.name} defines no {name}; keep the names from the assignment" for name in missing]
+
+
+def _parse(path: Path) -> ast.Module:
+    source = notebook_to_module(path)[0] if path.suffix == ".ipynb" else path.read_text(encoding="utf-8")
+    return ast.parse(source)
+
+
+def unfinished(config: Config, topic: str, folder: Path) -> str | None:
+    """The topic's functions that still raise NotImplementedError (the stub's placeholder), as one line, or None.
+
+    A topic worked in its notebook beside the untouched .py is finished: grading takes the notebook then.
+    Files that cannot be read or parsed are missing_definitions' to report."""
+    spec = config.topics[topic]
+    named = folder / spec.folder / (Path(spec.module).stem + ".ipynb")
+    paths = [p for p in dict.fromkeys([module_file(folder / spec.folder, spec.module), named]) if p and p.is_file()]
+    found: list[tuple[Path, list[str]]] = []
+    for path in paths:
+        try:
+            found.append((path, stubbed_functions(_parse(path))))
+        except (SyntaxError, ValueError, SubmissionError, UnicodeDecodeError, OSError, RecursionError):
+            continue
+    if not found or not all(names for _, names in found):
+        return None
+    path, names = found[0]
+    return f"{topic}: {path.name} still raises NotImplementedError in {', '.join(names)}"
+
+
+def stubbed_functions(tree: ast.Module) -> list[str]:
+    """Qualified names (`Net.forward`) of the functions that raise NotImplementedError, in source order."""
+    found: list[tuple[int, str]] = []
+    pending: list[tuple[ast.AST, str]] = [(tree, "")]
+    while pending:  # a loop, not recursion: a student's deeply nested expression must not overflow the stack
+        node, owner = pending.pop()
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                pending.append((child, f"{owner}.{child.name}" if owner else child.name))
+            elif isinstance(child, ast.Raise) and _not_implemented(child.exc):
+                found.append((child.lineno, owner or "the module's top level"))
+            else:
+                pending.append((child, owner))
+    return list(dict.fromkeys(name for _, name in sorted(found)))
+
+
+def _not_implemented(exc: ast.expr | None) -> bool:
+    """`raise NotImplementedError` or `raise NotImplementedError(...)`."""
+    if isinstance(exc, ast.Call):
+        exc = exc.func
+    return isinstance(exc, ast.Name) and exc.id == "NotImplementedError"
 
 
 def top_level_names(tree: ast.Module) -> set[str]:
@@ -183,7 +240,7 @@ def clean_notebook(path: Path, *, strict: bool = False) -> bytes:
     import nbformat  # here: its import takes a second, which `grade VERB --help` must not pay (#14)
 
     try:
-        nb = nbformat.read(str(path), as_version=4)
+        nb = read_notebook(path)  # quietly: no MissingIDFieldWarning for a hand-written notebook (issue #13)
     except Exception as exc:  # nbformat raises many types for broken JSON or schema
         if strict:
             raise DeliveryError(f"{path}: not a readable notebook ({type(exc).__name__})") from None
@@ -193,7 +250,8 @@ def clean_notebook(path: Path, *, strict: bool = False) -> bytes:
             cell.outputs, cell.execution_count = [], None
         cell.metadata = {k: v for k, v in cell.get("metadata", {}).items() if k in _NOTEBOOK_CELL_KEYS}
     nb.metadata = {k: v for k, v in nb.metadata.items() if k in _NOTEBOOK_KEYS}
-    return (nbformat.writes(nb) + "\n").encode("utf-8")
+    # nbformat.v4.writes, not nbformat.writes: the same JSON without a validation that logs to the student.
+    return (nbformat.v4.writes(nb) + "\n").encode("utf-8")
 
 
 def _content(path: Path, rel: str, skipped: list[str]) -> bytes:
@@ -315,6 +373,10 @@ def _member(archive: Path, name: str) -> bytes:
 def summary_lines(packed: Packed) -> list[str]:
     """What the CLI prints after packing, most important last."""
     lines = [f"left out {item}" for item in packed.skipped]
+    lines += [f"{'incomplete' if packed.allow_incomplete else 'problem'}: {item}" for item in packed.incomplete]
+    if packed.incomplete and not packed.allow_incomplete:
+        lines.append("problem: unfinished topics; pack only the finished ones with --topic NAME, "
+                     "or hand them in as they are with --allow-incomplete")
     lines += [f"problem: {item}" for item in packed.problems]
     lines.append(f"wrote {packed.archive} ({len(packed.files)} files + {MANIFEST})")
     return lines

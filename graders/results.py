@@ -51,6 +51,15 @@ class CheckResult:
 
 
 @dataclass
+class DataUse:
+    """One dataset or set of pretrained weights a topic is graded on, and whether the real one was on disk (#13)."""
+
+    item: str  # "mnist", "cifar10", "hymenoptera", "alexnet" or "vgg16" (graders.data.presence.LABELS)
+    label: str  # how reports name it, e.g. "CIFAR-10": never a path, so students may see it
+    real: bool  # False: the built-in stand-in (synthetic images, seeded weights) was used instead
+
+
+@dataclass
 class TopicResult:
     """All checks of one topic, the data it was graded on and notes about the submission."""
 
@@ -66,6 +75,14 @@ class TopicResult:
     # "misclassified" [{"image": nested uint8 lists (H, W) or (H, W, 3), "predicted": int, "label": int}]
     artifacts: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
+    # Typed beside data_sources (whose text carries the instructor's paths): reports say which stand-ins were used
+    # without reading them out of that text, and students are told so without paths (issue #13).
+    data_used: list[DataUse] = field(default_factory=list)
+
+    @property
+    def standins(self) -> list[DataUse]:
+        """The items this topic was graded on whose built-in stand-ins replaced the real ones."""
+        return [use for use in self.data_used if not use.real]
 
     @property
     def points(self) -> float:
@@ -118,6 +135,11 @@ class SubmissionResult:
     def checks(self) -> list[CheckResult]:
         return [c for t in self.topics for c in t.checks]
 
+    @property
+    def standin_topics(self) -> list[TopicResult]:
+        """The topics graded on a built-in stand-in of some dataset or weights."""
+        return [t for t in self.topics if t.standins]
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["points"] = self.points
@@ -133,8 +155,9 @@ class SubmissionResult:
             raise ValueError(f"result schema version {data.get('schema_version')!r}, expected {SCHEMA_VERSION}")
         topics = [
             TopicResult(
-                **{k: v for k, v in t.items() if k not in ("checks", "points", "max_points")},
+                **{k: v for k, v in t.items() if k not in ("checks", "points", "max_points", "data_used")},
                 checks=[CheckResult(**c) for c in t["checks"]],
+                data_used=[DataUse(**u) for u in t.get("data_used", [])],
             )
             for t in data["topics"]
         ]

@@ -1,13 +1,16 @@
-"""`grade gradescope`: the package has Gradescope's layout, and its run_autograder, run against a
-temporary root standing in for /autograder, writes a valid results.json."""
+"""`grade gradescope`: the package has Gradescope's layout, its setup.sh installs it on a stock image's
+Python, and its run_autograder, run against a temporary root standing in for /autograder, writes a valid
+results.json."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -45,9 +48,28 @@ def unpack(package: Path, root: Path) -> Path:
     return root
 
 
-def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": "/usr/bin:/bin", "AUTOGRADER_ROOT": str(root), "GRADER_PYTHON": sys.executable}
+def run(root: Path, *args: str, venv: str = sys.prefix) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "AUTOGRADER_ROOT": str(root), "AUTOGRADER_VENV": venv}
     return subprocess.run(["bash", *args], env=env, capture_output=True, text=True, timeout=180)
+
+
+def submit_solution(tmp_path: Path, root: Path) -> None:
+    """The student's side: the release, solved, packed; Gradescope unzips the upload into submission/."""
+    copy = release(out=tmp_path / "student", config=ROOT / "grading.yaml", topics=[TOPIC], ci=False).folder
+    shutil.copy(ROOT / "solutions" / MODULE, copy / "assignments" / MODULE)
+    with zipfile.ZipFile(pack(config=copy / "grading.yaml", run_checks=False).archive) as zf:
+        zf.extractall(root / "submission")
+
+
+def assert_full_marks(results: dict) -> None:
+    checks = load_config(ROOT / "grading.yaml").topics[TOPIC].checks
+    assert results["score"] == sum(c.points for c in checks.values())
+    assert [t["name"] for t in results["tests"]] == list(checks)
+    for test in results["tests"]:
+        assert test["status"] == "passed" and test["score"] == test["max_score"]
+        assert test["visibility"] in VISIBILITY and test["visibility"] == checks[test["name"]].visibility
+        assert isinstance(test["number"], str) and isinstance(test["output"], str)
+    assert results["stdout_visibility"] == "hidden"
 
 
 def test_package_has_gradescope_layout(tmp_path):
@@ -86,25 +108,13 @@ def test_package_has_gradescope_layout(tmp_path):
 def test_run_autograder_grades_a_packed_submission(tmp_path):
     package = build_autograder(out=tmp_path / "autograder.zip", config=ROOT / "grading.yaml", topics=[TOPIC])
     root = unpack(package, tmp_path / "autograder")
-    # The student's side: the release, solved, packed; Gradescope unzips the upload into submission/.
-    copy = release(out=tmp_path / "student", config=ROOT / "grading.yaml", topics=[TOPIC], ci=False).folder
-    shutil.copy(ROOT / "solutions" / MODULE, copy / "assignments" / MODULE)
-    with zipfile.ZipFile(pack(config=copy / "grading.yaml", run_checks=False).archive) as zf:
-        zf.extractall(root / "submission")
+    submit_solution(tmp_path, root)
     (root / "results").mkdir()
     (root / "results" / "results.json").write_text('{"score": 1000}')  # left by someone: replaced
     done = run(root, str(root / "run_autograder"))
     assert done.returncode == 0, done.stderr
-    results = json.loads((root / "results" / "results.json").read_text())
-    checks = load_config(ROOT / "grading.yaml").topics[TOPIC].checks
-    assert results["score"] == sum(c.points for c in checks.values())
-    assert [t["name"] for t in results["tests"]] == list(checks)
-    for test in results["tests"]:
-        assert test["status"] == "passed" and test["score"] == test["max_score"]
-        assert test["visibility"] in VISIBILITY and test["visibility"] == checks[test["name"]].visibility
-        assert isinstance(test["number"], str) and isinstance(test["output"], str)
-    assert results["stdout_visibility"] == "hidden"
-    total = sum(c.points for c in checks.values())
+    assert_full_marks(json.loads((root / "results" / "results.json").read_text()))
+    total = sum(c.points for c in load_config(ROOT / "grading.yaml").topics[TOPIC].checks.values())
     assert f"{total:g} / {total:g} points" in done.stdout  # the staff's log
 
 
@@ -131,6 +141,80 @@ def test_warm_fills_the_reference_cache_in_the_image(tmp_path):
     assert done.returncode == 0, done.stderr
     assert list((root / "source" / ".grading_cache" / "reference").glob("*.safetensors"))
     assert "warning" not in done.stderr  # the reference passes its own hidden tests
+
+
+def test_run_autograder_without_its_venv_says_so(tmp_path):
+    package = build_autograder(out=tmp_path / "autograder.zip", config=ROOT / "grading.yaml", topics=[TOPIC],
+                               include_cache=False)
+    root = unpack(package, tmp_path / "autograder")
+    done = run(root, str(root / "run_autograder"), venv=str(tmp_path / "nowhere"))
+    assert done.returncode == 1
+    assert done.stderr.strip() == (f"run_autograder: error: no Python at {tmp_path}/nowhere/bin/python: "
+                                   "run setup.sh first, or set AUTOGRADER_VENV")
+
+
+STOCK_PYTHON = Path("/usr/bin/python3")
+
+
+def stock_python_problem() -> str | None:
+    """Why /usr/bin/python3 cannot stand in for a stock image's Python (Debian 12, Ubuntu 24.04) here."""
+    if not STOCK_PYTHON.is_file():
+        return "there is no /usr/bin/python3"
+    probe = subprocess.run([STOCK_PYTHON, "-c", "import ensurepip, pathlib, sys, sysconfig, venv; print("
+                            "pathlib.Path(sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED').is_file(), "
+                            "'%d.%d' % sys.version_info[:2])"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        return "/usr/bin/python3 has no venv (python3-venv)"
+    managed, version = probe.stdout.split()
+    if managed != "True":
+        return "/usr/bin/python3 is not externally managed (PEP 668)"
+    if version != f"{sys.version_info[0]}.{sys.version_info[1]}":
+        return f"/usr/bin/python3 is {version}: it cannot borrow this Python's torch"
+    return None
+
+
+def lend_packages(venv: Path) -> None:
+    """Make `venv` with the stock Python, reaching this environment's packages through a .pth file: setup.sh's
+    pip finds torch already installed instead of downloading gigabytes, yet runs every step for real."""
+    subprocess.run([STOCK_PYTHON, "-m", "venv", venv], check=True, capture_output=True, timeout=120)
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    # A .pth's own lines are not scanned for .pth files: this environment's editable `graders` stays out.
+    lent = sorted({sysconfig.get_path("purelib"), sysconfig.get_path("platlib")})
+    (site / "lent.pth").write_text("\n".join(lent) + "\n")
+
+
+@pytest.mark.slow
+def test_setup_sh_installs_into_a_venv_on_a_pep668_python(tmp_path):
+    """Issue #13: on an externally managed system Python, `pip install` there fails; setup.sh installs into a
+    virtual environment instead, and run_autograder grades with it."""
+    problem = stock_python_problem()
+    if problem:
+        pytest.skip(f"needs a PEP 668 /usr/bin/python3 with venv: {problem}")
+    package = build_autograder(out=tmp_path / "autograder.zip", config=ROOT / "grading.yaml", topics=[TOPIC],
+                               include_cache=False)
+    root = unpack(package, tmp_path / "autograder")
+    submit_solution(tmp_path, root)
+    (root / "results").mkdir()
+    # Only pip's own settings (indexes, certificates) come from here; the Python comes from PATH.
+    env = {k: v for k, v in os.environ.items() if k.startswith("PIP_") or k in ("HOME", "TMPDIR")}
+    env.update(PATH="/usr/bin:/bin", AUTOGRADER_ROOT=str(root), TORCH_INDEX_URL="")
+    lend_packages(root / "venv")
+    # Marks this package's copy of the harness: the one pip must install (package data travels).
+    (root / "source" / "graders" / "templates" / "gradescope" / "package-mark").write_text("issue 13\n")
+    for _ in range(2):  # the second run shows setup.sh can run again on an image it already set up
+        setup = subprocess.run(["bash", str(root / "source" / "setup.sh")], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=600)
+        assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-4000:]
+    assert list((root / "source" / ".grading_cache" / "reference").glob("*.safetensors"))  # the warm step ran
+    # The workers import the harness with `python -I`, as here: the venv's copy, installed from the package.
+    where = subprocess.run([root / "venv" / "bin" / "python", "-I", "-c", "import graders; print(graders.__file__)"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=60).stdout.strip()
+    assert Path(where).is_relative_to(root / "venv"), where
+    assert (Path(where).parent / "templates" / "gradescope" / "package-mark").is_file()
+    graded = subprocess.run(["bash", str(root / "run_autograder")], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert graded.returncode == 0, graded.stderr[-4000:]
+    assert_full_marks(json.loads((root / "results" / "results.json").read_text()))
 
 
 def test_a_topic_without_its_solution_cannot_be_packaged(tmp_path):

@@ -137,6 +137,23 @@ def test_resume_regrades_a_changed_submission(full, course):
     assert gradebook(again.out)["broken"]["status"] == "failed to load"
 
 
+def test_audience_student_writes_each_students_copy_beside_the_instructors(full, course):
+    """Issue #13: the copy to send each student, with the hidden checks left out, from the same results."""
+    submissions = Path(full.results[0].source).parent
+    again = grade_batch(submissions, config=course, out=full.out, resume=True, quiet=True, audience="student")
+    for name in ("correct", "forever", "broken"):
+        copy = again.out / name / "student"
+        assert {"feedback.html", "feedback.md", "results.json", "junit.xml"} <= {p.name for p in copy.iterdir()}
+        assert not (copy / "result.json").exists()  # the full record stays the instructor's
+        assert copy / "feedback.html" in again.reports
+    instructor, student = ((again.out / "correct" / folder / "feedback.md").read_text(encoding="utf-8")
+                           for folder in (".", "student"))
+    hidden = "training_time"  # topic 1's hidden checks: deterministic, training_time
+    assert hidden in instructor and hidden not in student and "2 hidden checks worth 2 points" in student
+    with pytest.raises(BatchError, match="--audience"):
+        grade_batch(submissions, config=course, out=full.out, resume=True, quiet=True, audience="everyone")
+
+
 def test_killed_batch_resumes_to_the_same_gradebook(full, course, tmp_path):
     names = ["correct", "buggy", "broken.zip"]
     subs, out = make_submissions(tmp_path / "subs", names), tmp_path / "out"
@@ -222,6 +239,7 @@ def test_options_and_help():
     runner = CliRunner()
     result = runner.invoke(main, ["batch", "--help"])
     assert result.exit_code == 0 and "Example: grade batch" in result.output
+    assert "--audience [instructor|student]" in result.output
     for args, message in ((["--resume", "--force"], "choose one"), (["--workers", "0"], "at least 1"),
                           (["--scheduler", "tcp://127.0.0.1:1", "--dask-local", "2"], "choose one")):
         result = runner.invoke(main, ["batch", ".", "--config", str(ROOT / "grading.yaml"), *args])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,7 @@ def test_the_verb_list_imports_no_verb_and_shows_what_each_verb_says_of_itself()
     lazy, eager = click.HelpFormatter(width=80), click.HelpFormatter(width=80)
     main.format_commands(ctx, lazy)
     click.Group.format_commands(main, ctx, eager)
-    assert lazy.getvalue() == eager.getvalue() and "  submission  Grade" in lazy.getvalue()
+    assert lazy.getvalue() == eager.getvalue() and re.search(r"^  submission +Grade", lazy.getvalue(), re.M)
 
 
 @pytest.mark.parametrize("verb", main.list_commands(None))  # type: ignore[arg-type]

@@ -97,3 +97,57 @@ def test_digest_ignores_presentation_but_not_budgets(tmp_path):
     b = load_config(write(tmp_path, MINIMAL.replace("course: Test", "course: Other")))
     c = load_config(write(tmp_path, MINIMAL + "seed: 3\n"))
     assert a.digest() == b.digest() != c.digest()
+
+
+def test_a_misspelt_folder_is_an_error_naming_its_line(tmp_path):
+    # Issue #13: a topic whose folder does not exist graded every submission "not submitted" and exited 0.
+    (tmp_path / "assignments" / "01_linear_regression").mkdir(parents=True)
+    text = MINIMAL.replace("folder: 01_linear_regression", "folder: 01_linear_regresion")
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert str(info.value) == (f"{tmp_path / 'grading.yaml'}:4: topics.linear_regression.folder: "
+                               "no folder assignments/01_linear_regresion")
+
+
+@pytest.mark.parametrize("trees", [(), ("solutions",), ("assignments",), ("assignments", "solutions")])
+def test_the_folder_need_only_be_in_one_tree_the_course_holds(tmp_path, trees):
+    # A new topic is in solutions/ until `grade generate` writes its assignments/; a release has no solutions/;
+    # a grading.yaml on its own (no trees at all) names nothing to check.
+    for tree in trees:
+        (tmp_path / tree).mkdir()
+    if trees:
+        (tmp_path / trees[-1] / "01_linear_regression").mkdir()
+    (tmp_path / "hidden_tests").mkdir()  # hidden_tests/ may leave a topic out
+    assert list(load_config(write(tmp_path, MINIMAL)).topics) == ["linear_regression"]
+
+
+def test_a_misspelt_folder_stops_grading_before_it_starts(tmp_path):
+    from click.testing import CliRunner
+
+    from graders.cli import main
+
+    text = (ROOT / "grading.yaml").read_text(encoding="utf-8").replace("folder: 05_cnn\n", "folder: 05_cnnn\n")
+    line = text.splitlines().index("    folder: 05_cnnn") + 1
+    for folder in ("assignments", "solutions"):
+        (tmp_path / folder).symlink_to(ROOT / folder)
+    bad = write(tmp_path, text)
+    result = CliRunner().invoke(main, ["submission", str(ROOT / "solutions"), "--config", str(bad)])
+    assert result.exit_code == 3
+    assert result.output.strip().splitlines() == [
+        f"grade: error: {bad}:{line}: topics.cnn.folder: no folder assignments/05_cnnn or solutions/05_cnnn"]
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_config_docs_prints_or_writes_the_reference(tmp_path):
+    # grading.yaml's first line sends readers to `grade config-docs` (issue #13: the verb did not exist).
+    from click.testing import CliRunner
+
+    from graders.cli import main
+    from graders.config import reference_markdown
+
+    assert "`grade config-docs`" in (ROOT / "grading.yaml").read_text(encoding="utf-8").splitlines()[0]
+    printed = CliRunner().invoke(main, ["config-docs"])
+    assert printed.exit_code == 0 and printed.output == reference_markdown()
+    written = CliRunner().invoke(main, ["config-docs", "--output", str(tmp_path / "config.md")])
+    assert written.exit_code == 0 and written.output == ""
+    assert (tmp_path / "config.md").read_text(encoding="utf-8") == (ROOT / "docs" / "config.md").read_text("utf-8")

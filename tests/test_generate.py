@@ -46,9 +46,30 @@ def test_notebook_cells_carry_nbgrader_metadata():
     assert {c.source.split("(")[0].split()[-1] for c in solutions} == {"LinearRegression", "train", "predict"}
     assert all("raise NotImplementedError()" in c.source and "BEGIN SOLUTION" not in c.source for c in solutions)
     last = meta[-1]
-    assert last["grade"] and last["locked"] and last["points"] == sum(
-        c.points for c in spec.checks.values() if c.visibility == "visible")
+    # One grade cell worth every check, public and hidden, that nbgrader's autograde fills (#13).
+    assert last["grade"] and last["locked"] and last["grade_id"] == "linear_regression-checks"
+    assert last["points"] == sum(c.points for c in spec.checks.values()) == 12
+    assert nb.cells[-1].source == 'from graders.live import check\ncheck("linear_regression")'
+    assert [m["grade_id"] for m in meta if m["grade"]] == ["linear_regression-checks"]
     assert "__main__" not in "".join(c.source for c in nb.cells)
+
+
+def test_the_check_cell_is_left_out_of_the_graded_module_without_a_note(tmp_path):
+    from graders.notebook import notebook_to_module
+
+    path = ROOT / "solutions" / "01_linear_regression" / "linear_regression.ipynb"
+    module, notes = notebook_to_module(path)
+    assert "graders" not in module and "class LinearRegression" in module
+    assert notes == []  # #13: the check cell reached every report as "skipped an import of the grading harness"
+
+
+def test_pytest_marker_of_the_module_stays_out_of_the_notebook():
+    spec = CONFIG.topics["cnn"]
+    text = (ROOT / "solutions" / spec.folder / spec.module).read_text()
+    assert "test_transforms.__test__ = False" in stub_source(text)  # pytest must not collect the .py's function
+    nb = nbformat.reads(notebook(text, name="cnn", spec=spec, student=True), as_version=4)
+    assert "__test__" not in "".join(c.source for c in nb.cells)
+    assert any(c.source.startswith("def test_transforms") for c in nb.cells)
 
 
 @pytest.mark.slow

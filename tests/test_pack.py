@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import shutil
@@ -15,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from graders.cli import main
-from graders.pack import MANIFEST, pack, verify_manifest
+from graders.pack import MANIFEST, pack, stubbed_functions, verify_manifest
 from graders.release import release
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,3 +145,52 @@ def test_a_notebook_counts_when_the_module_is_missing(copy):
     packed = pack(config=copy / "grading.yaml", run_checks=False)
     assert packed.problems == []
     assert packed.files == ["01_linear_regression/linear_regression.ipynb"]
+
+
+STUB_FUNCTIONS = "LinearRegression.__init__, LinearRegression.forward, train, predict"
+
+
+def test_an_untouched_stub_is_unfinished_unless_allowed(copy, released):
+    # Issue #13: a stub still raising NotImplementedError packed with exit code 0 and no word.
+    shutil.copy(released / "assignments" / MODULE, copy / "assignments" / MODULE)
+    packed = pack(config=copy / "grading.yaml", run_checks=False)
+    assert packed.incomplete == [f"{TOPIC}: linear_regression.py still raises NotImplementedError in {STUB_FUNCTIONS}"]
+    assert packed.problems == [] and packed.needs_fixing and packed.archive.is_file()
+    allowed = pack(config=copy / "grading.yaml", run_checks=False, allow_incomplete=True)
+    assert allowed.incomplete == packed.incomplete and not allowed.needs_fixing
+    # Worked in the notebook instead: grading takes the notebook beside the untouched .py, so it is finished.
+    shutil.copy(ROOT / "solutions" / MODULE.replace(".py", ".ipynb"), copy / "assignments" / MODULE.replace(".py",
+                                                                                                        ".ipynb"))
+    assert pack(config=copy / "grading.yaml", run_checks=False).incomplete == []
+
+
+def test_cli_pack_names_unfinished_topics_and_exits_1_unless_allowed(copy, released):
+    shutil.copy(released / "assignments" / MODULE, copy / "assignments" / MODULE)
+    args = ["pack", "--no-checks", "--config", str(copy / "grading.yaml")]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1, refused.output
+    assert f"problem: {TOPIC}: linear_regression.py still raises NotImplementedError in {STUB_FUNCTIONS}" \
+        in refused.output and "--allow-incomplete" in refused.output
+    allowed = CliRunner().invoke(main, [*args, "--allow-incomplete"])
+    assert allowed.exit_code == 0, allowed.output
+    assert f"incomplete: {TOPIC}: linear_regression.py" in allowed.output and "problem" not in allowed.output
+
+
+def test_stubbed_functions_finds_each_placeholder_once_in_source_order():
+    tree = ast.parse("def a():\n    raise NotImplementedError\n\nclass B:\n    def c(self):\n        if self:\n"
+                     "            raise NotImplementedError('later')\n        raise NotImplementedError()\n"
+                     "    def d(self):\n        raise ValueError()\n\nraise NotImplementedError\n")
+    assert stubbed_functions(tree) == ["a", "B.c", "the module's top level"]
+
+
+def test_a_notebook_without_cell_ids_packs_quietly_and_the_same_each_time(copy):
+    # Issue #13: nbformat warned (MissingIDFieldWarning) about hand-written notebooks, and gave them random ids.
+    notebook = copy / "assignments" / "01_linear_regression" / "scratch.ipynb"
+    notebook.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "execution_count": 3, "outputs": [], "source": "x = 1"}]}))
+    first, second = (pack(config=copy / "grading.yaml", run_checks=False, out=copy / name).archive
+                     for name in ("a.zip", "b.zip"))  # any warning fails the test: pytest runs with -W error
+    with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
+        member = "01_linear_regression/scratch.ipynb"
+        assert a.read(member) == b.read(member)
+        assert json.loads(a.read(member))["cells"][0]["id"] == "cell-1"

@@ -9,7 +9,9 @@ import re
 
 from report_samples import assert_golden, sample_batch, strip_images
 
+from graders.batch_progress import closing_lines, is_failure
 from graders.reports import gradebook_csv, summary_html, write_batch_reports
+from graders.reports.summary import batch_counts
 
 
 def test_gradebook_has_one_row_per_submission():
@@ -58,3 +60,26 @@ def test_a_timed_out_submission_counts_among_the_graded_and_needs_a_look():
     html = summary_html(batch)
     assert "4 submissions, 3 graded" in html  # carol failed to load; alice's points up to the limit stand
     assert "timed out: the submission&#x27;s time limit" in html.split("Needs a human look")[1]
+
+
+def test_summary_and_terminal_agree_on_every_count():
+    """Issue #13: summary.html and `grade batch`'s last lines give the same counts, from one function."""
+    bob, carol, dave = sample_batch()[1:]  # graded in full, failed to load, graded with zero points
+    eve = sample_batch()[1]
+    eve.submission = "eve_hw1.zip"
+    eve.topics[0].checks[0].passed, eve.topics[0].checks[0].cause = False, "worker"  # a check lost to the worker
+    batch = [bob, carol, dave, eve]
+    for topic in bob.topics + eve.topics:
+        topic.notes = []  # bob then needs no look at all
+    counts = batch_counts(batch)
+    assert (counts.submissions, counts.graded, counts.failed_to_load, counts.not_graded, counts.to_look_at) == (
+        4, 3, 1, 0, 3)
+    html = summary_html(batch)
+    assert f"{counts.text()};" in html or f"{counts.text()}." in html
+    assert "4 submissions, 3 graded, 1 failed to load, 3 to look at" in html
+    terminal = closing_lines(batch, graded_now=3, reused=1, duration_s=12.0, listed=True)
+    assert terminal[0].startswith("4 submissions, 3 graded, 1 failed to load, 3 to look at; 3 graded now")
+    looked_at = html.split("Needs a human look")[1].split("<h2>")[0]
+    assert looked_at.count("<tr><td>") == len(terminal) - 1 == counts.to_look_at  # the same rows, listed
+    assert "lost to a worker crash or timeout" in looked_at and "eve_hw1.zip: 1 check lost" in terminal[-1]
+    assert sum(is_failure(r) for r in batch) == counts.to_look_at  # the progress bar's count too

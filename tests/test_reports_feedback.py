@@ -3,15 +3,27 @@
 from __future__ import annotations
 
 import base64
+import math
+import shutil
+import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+import torch
 from report_samples import DEFERRED_SECRETS, HIDDEN_SECRETS, assert_golden, sample_batch, sample_result, strip_images
 
+from graders.config import load_config
+from graders.course import images
+from graders.course.images_artifacts import held_out, record
 from graders.errors import ReportError
+from graders.grading import grade_submission
+from graders.plugin import TopicContext
 from graders.reports import feedback_html, feedback_md
+from graders.reports.plots import loss_curve_figure, loss_series, render_artifacts
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Page(HTMLParser):
@@ -152,3 +164,121 @@ def test_a_topic_that_did_not_load_lists_its_checks_as_not_run_and_says_why_once
         assert rendered.count("SyntaxError at tensors.py line 3") == 1
         assert "not run" in rendered and "learning rate" not in rendered
     assert '<tr class="not-run">' in page  # one class name per row, not two
+
+
+# -- issue #13: plots people can act on --------------------------------------------------------------------------
+
+def _fake_fit(topic, variant, seed: int) -> dict:
+    """A fit result shaped like the worker's: one criterion call per batch, as images.batches expects."""
+    b = images.budget(topic, variant)
+    calls = int(b["epochs"]) * math.ceil(int(b["n_train"]) / int(b["batch_size"]))
+    gen = torch.Generator().manual_seed(seed)
+    rows = int(b["batch_size"])
+    return {"criterion": {"calls": calls, "logits": [torch.randn(rows, 10, generator=gen) for _ in range(calls)],
+                          "targets": [torch.randint(0, 10, (rows,), generator=gen) for _ in range(calls)]}}
+
+
+def _topic(name: str):
+    config = load_config(ROOT / "grading.yaml")
+    return TopicContext(name, config.topics[name], config.seed, config.eval_seed_for(name)), config
+
+
+def test_topic_5_loss_curve_counts_batches_and_labels_each_model():
+    topic, _ = _topic("cnn")
+    artifacts: dict = {}
+    for number, variant in enumerate(("lenet", "cifarnet")):
+        for side in ("student", "reference"):
+            record(artifacts, _fake_fit(topic, variant, 2 * number + (side == "reference")), topic, variant, side=side)
+    xlabel, series = loss_series(artifacts["loss_curve"])
+    assert xlabel.startswith("batch") and "not epochs" in xlabel
+    assert [s.label for s in series] == ["LeNet, yours", "LeNet, reference", "CifarNet, yours", "CifarNet, reference"]
+    assert len({s.colour for s in series}) == 2  # one colour per model, the side by line style
+    ax = loss_curve_figure(artifacts["loss_curve"]).axes[0]
+    assert ax.get_xlabel() == xlabel
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [s.label for s in series]
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"x": "epoch", "student": [3.0, 2.0]}, "epoch"),
+    ({"student": [3.0, 2.0]}, "recorded point (epoch or batch: not recorded)"),  # a result written before "x"
+])
+def test_loss_curve_axis_of_topics_1_to_3_and_of_older_results(data, expected):
+    xlabel, series = loss_series(data)
+    assert xlabel == expected and [s.label for s in series] == ["yours"]
+
+
+def test_recording_plot_material_never_raises():
+
+    topic, config = _topic("cnn")
+    artifacts: dict = {}
+    for run in (None, {}, {"criterion": "garbage", "predictions": [1, 2]}):
+        record(artifacts, run, topic, "lenet", side="student", config=config)
+    assert "models" not in artifacts.get("loss_curve", {})
+    assert not any(key.startswith(("confusion_matrix", "misclassified")) for key in artifacts)
+
+
+def test_confusion_matrix_is_scored_with_the_harness_labels():
+    topic, config = _topic("deep_neural_network")
+    labels = images.data(topic, "classifier", data_dir=str(config.resolve(config.data_dir))).eval_labels
+    wrong = (labels + 1) % 10
+    # The worker's predictions of the course's eval transform win over those of the student's own transform.
+    found = held_out({"predictions": labels.clone(), "harness_predictions": wrong}, topic, "classifier",
+                     config=config)
+    assert found is not None
+    matrix, examples = found
+    counts = torch.tensor(matrix["matrix"])
+    assert matrix["predictions"] == "harness_predictions" and int(counts.sum()) == len(labels)
+    assert int(counts.trace()) == 0 and len(examples) == 8
+    assert all(int(e["predicted"]) == (int(e["label"]) + 1) % 10 for e in examples)
+    assert held_out({"predictions": torch.full_like(labels, 99)}, topic, "classifier", config=config) is None
+
+
+def test_per_model_artifacts_are_titled_with_their_model():
+    artifacts = {"confusion_matrix/LeNet": {"labels": ["0", "1"], "matrix": [[3, 1], [0, 4]]},
+                 "confusion_matrix/CifarNet": {"labels": ["cat", "dog"], "matrix": [[2, 2], [1, 3]]},
+                 "misclassified/CifarNet": [{"image": [[0, 255], [255, 0]], "predicted": "dog", "label": "cat"}]}
+    plots = render_artifacts(artifacts)
+    assert [p.title for p in plots] == ["Confusion matrix: LeNet", "Confusion matrix: CifarNet",
+                                        "Misclassified examples: CifarNet"]
+    assert all(p.png.startswith(PNG_MAGIC) for p in plots)
+
+
+@pytest.fixture(scope="module")
+def graded_dnn():
+    """Topic 4's reference solution graded for real (public checks only, about 10 s)."""
+    return grade_submission(ROOT / "solutions", config=ROOT / "grading.yaml", topics=["deep_neural_network"])
+
+
+@pytest.mark.slow
+def test_a_graded_image_topic_shows_its_confusion_matrix_and_misclassified_examples(graded_dnn):
+    topic = graded_dnn.topics[0]
+    assert topic.artifacts["loss_curve"]["x"] == "batch"
+    matrix = topic.artifacts["confusion_matrix/Classifier"]
+    n_eval = int(_topic("deep_neural_network")[0].budget["n_eval"])
+    assert sum(map(sum, matrix["matrix"])) == n_eval and matrix["labels"] == [str(d) for d in range(10)]
+    html = feedback_html(graded_dnn, audience="student")
+    page = _parse(html)
+    assert len(page.images) == 3  # loss curve, confusion matrix, misclassified
+    for title in ("Loss curve", "Confusion matrix: Classifier", "Misclassified examples: Classifier"):
+        assert f'alt="{title}"' in html
+    assert "Held-out images, correct per class: 0 " in html
+    md = feedback_md(graded_dnn)
+    assert "**Confusion matrix (Classifier):** held-out images, correct per class" in md
+    assert "**Misclassified examples (Classifier):**" in md
+
+
+@pytest.mark.slow
+def test_chromium_renders_the_plots_of_a_graded_topic(graded_dnn, tmp_path):
+    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
+                   None)
+    if browser is None:
+        pytest.skip("no headless Chromium installed")
+    page = tmp_path / "feedback.html"
+    page.write_text(feedback_html(graded_dnn), encoding="utf-8")
+    # The DOM after layout: every image decoded to a non-zero width shows it rendered, not a broken icon.
+    script = "<script>document.title=[...document.images].map(i=>i.naturalWidth).join(',')</script>"
+    page.write_text(page.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")
+    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=60).stdout
+    widths = dom.split("<title>", 1)[1].split("</title>", 1)[0].split(",")
+    assert len(widths) == 3 and all(int(w) > 0 for w in widths)

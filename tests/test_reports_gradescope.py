@@ -122,3 +122,15 @@ def test_a_feedback_only_check_says_so_and_scores_nothing():
     assert (test["score"], test["max_score"], test["status"]) == (0, 0, "failed")
     assert test["output"].startswith("Feedback only: this check carries no points.")
     assert "Hint: wrap the forward pass" in test["output"]
+
+
+def test_stand_in_data_is_told_to_students_without_paths():
+    from graders.results import DataUse
+
+    result = sample_result()
+    result.topics[1].data_sources = ["built-in stand-in (no data at /srv/course/data/MNIST/raw)"]
+    result.topics[1].data_used = [DataUse("mnist", "MNIST", False)]
+    output = json.loads(gradescope(result, audience="instructor"))["output"]
+    assert output.splitlines()[2].startswith("**Note: built-in stand-ins (synthetic images, untrained weights)")
+    assert "/srv/course" not in gradescope(result, audience="instructor")
+    assert "   - data: MNIST (built-in stand-in)" in output

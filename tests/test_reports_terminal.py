@@ -42,3 +42,14 @@ def test_print_summary_to_a_console():
 @pytest.mark.parametrize("audience", ["student", "instructor"])
 def test_matches_golden(audience, update_goldens):
     assert_golden(f"terminal.{audience}.txt", render(sample_result(), audience=audience), update_goldens)
+
+
+def test_stand_in_data_is_said_first_in_one_line():
+    from graders.results import DataUse
+
+    result = sample_result()
+    result.topics[1].data_used = [DataUse("mnist", "MNIST", False)]
+    text = render(result, audience="instructor", width=400)  # wide: the banner is one line, not wrapped
+    assert text.splitlines()[0].startswith("STAND-IN DATA used for 03_mlp (MNIST): scores are not comparable")
+    assert sum("STAND-IN" in line for line in text.splitlines()) == 1
+    assert render(result, audience="student", width=400).splitlines()[0].startswith("Note: built-in stand-ins")

@@ -3,7 +3,7 @@
 import torch
 
 from graders import checks
-from graders.course import images, images_oracle
+from graders.course import images, images_artifacts, images_oracle
 
 
 def test_model_structure(submission, topic, config, expect):
@@ -37,7 +37,7 @@ def test_train_returns_losses(submission, topic, config, expect, data_source):
 def test_loss_decreases(submission, topic, config, expect, artifacts):
     run = images.fit(submission, topic, "classifier", config=config)
     expect(images.valid_run(run, topic, "classifier"))
-    artifacts.setdefault("loss_curve", {})["student"] = images.curve(run, topic, "classifier")
+    images_artifacts.record(artifacts, run, topic, "classifier", side="student", config=config)
     # The batch losses are computed here from what the criterion saw; the held-out predictions must beat a guess.
     expect(images.loss_decreases(run, topic, "classifier", ratio=topic.threshold("loss_decreases"), config=config))
 

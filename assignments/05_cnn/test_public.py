@@ -3,7 +3,7 @@
 import torch
 
 from graders import checks
-from graders.course import images, images_oracle
+from graders.course import images, images_artifacts, images_oracle
 
 
 def _structure(submission, topic, config, expect, variant, params):
@@ -38,8 +38,9 @@ def test_augmentation(submission, topic, config, expect):
     expect(images.augments(first, second, name="train_transforms()"))
 
 
-def _loss_decreases(submission, topic, config, expect, variant):
+def _loss_decreases(submission, topic, config, expect, artifacts, variant):
     run = images.fit(submission, topic, variant, config=config)
+    images_artifacts.record(artifacts, run, topic, variant, side="student", config=config)
     expect(images.valid_run(run, topic, variant))
     # The batch losses are computed here from what the criterion saw; the held-out predictions must beat a guess.
     expect(images.loss_decreases(run, topic, variant, ratio=topic.threshold(f"{variant}_loss_decreases"),
@@ -47,13 +48,11 @@ def _loss_decreases(submission, topic, config, expect, variant):
 
 
 def test_lenet_loss_decreases(submission, topic, config, expect, artifacts):
-    artifacts.setdefault("loss_curve", {})["student"] = images.curve(images.fit(submission, topic, "lenet",
-                                                                                config=config), topic, "lenet")
-    _loss_decreases(submission, topic, config, expect, "lenet")
+    _loss_decreases(submission, topic, config, expect, artifacts, "lenet")
 
 
-def test_cifarnet_loss_decreases(submission, topic, config, expect):
-    _loss_decreases(submission, topic, config, expect, "cifarnet")
+def test_cifarnet_loss_decreases(submission, topic, config, expect, artifacts):
+    _loss_decreases(submission, topic, config, expect, artifacts, "cifarnet")
 
 
 def test_evaluate(submission, topic, config, expect):

@@ -6,7 +6,7 @@
 import torch
 
 from graders import checks
-from graders.course import images, images_oracle, transfer
+from graders.course import images, images_artifacts, images_oracle, transfer
 
 # One colour per image, far from the ImageNet mean: normalised, each gives a known constant per channel.
 COLOURS = [(200, 30, 120), (10, 250, 60)]
@@ -54,13 +54,14 @@ def test_transforms(submission, topic, config, expect):
         expect(transfer.eval_transform_matches(run("eval", given), given, size))
 
 
-def test_train_returns_losses(submission, topic, config, expect, data_source):
+def test_train_returns_losses(submission, topic, config, expect, artifacts, data_source):
     for source in images.data(topic, "alexnet", data_dir=str(config.resolve(config.data_dir))).sources:
         data_source(source)
     for variant in ("alexnet", "vgg16"):
         spec = images.build_spec(topic, variant, weights_dir=config.weights_dir)
         data_source(f"{variant}: {images.weights_source(spec)}")
     run = images.fit(submission, topic, "alexnet", config=config)
+    images_artifacts.record(artifacts, run, topic, "alexnet", side="student", config=config)
     expect(images.valid_run(run, topic, "alexnet"))
 
 

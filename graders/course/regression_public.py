@@ -25,9 +25,11 @@ def test_train_returns_losses(submission, topic, expect):
 
 
 def test_loss_decreases(submission, topic, expect, artifacts):
+    # train() returns one loss per epoch (checks.losses), the reference's too: the plot's x axis counts epochs.
+    artifacts.setdefault("loss_curve", {})["x"] = "epoch"
     run = regression.fit(submission, topic)
     expect(checks.losses(run["losses"], epochs=int(topic.budget["epochs"])))
-    artifacts.setdefault("loss_curve", {})["student"] = run["losses"]
+    artifacts["loss_curve"]["student"] = run["losses"]
     outcome = regression.hinted(checks.loss_decreases(run["losses"], window=10,
                                                       ratio=topic.threshold("loss_decreases")), run)
     if outcome.passed:  # what train() reports, checked against what the grader measures

@@ -20,6 +20,7 @@ from torchvision import transforms as T
 from torchvision.datasets.utils import check_integrity
 
 from . import standins
+from .presence import cifar10_split, mnist_files, mnist_split, two_class_split
 
 # Stand-in sizes when no limit is given: a tenth of MNIST/CIFAR-10 (generation stays well under a
 # second), and the real hymenoptera split sizes.
@@ -86,17 +87,11 @@ class _MNISTSplit(datasets.MNIST):
         return all((Path(self.raw_folder) / name).is_file() for name in mnist_files(self.train))
 
 
-def mnist_files(train: bool) -> tuple[str, str]:
-    """The IDX file names of one MNIST split."""
-    prefix = "train" if train else "t10k"
-    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
-
-
 def load_mnist(root: str | Path, *, train: bool = True, limit: int | None = None,
                standin_seed: int | None = None) -> ImageSet:
     """MNIST as uint8 (N, 28, 28) from `<root>/MNIST/raw/`, else the stand-in digits."""
     raw = Path(root) / "MNIST" / "raw"
-    if not all((raw / name).is_file() for name in mnist_files(train)):
+    if not mnist_split(Path(root), train):  # the question `grade batch --require-real-data` asks too
         return _standin("mnist", train, limit, raw, standin_seed)
     ds = _MNISTSplit(str(root), train=train, download=False)
     return _subset(ds.data, ds.targets, limit, f"real: {raw}")
@@ -138,8 +133,7 @@ def load_cifar10(
     Raises ValueError when the files are there but `verify_md5` finds them corrupt.
     """
     folder = Path(root) / "cifar-10-batches-py"
-    names = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
-    if not all((folder / name).is_file() for name in [*names, "batches.meta"]):
+    if not cifar10_split(Path(root), train):
         return _standin("cifar10", train, limit, folder, standin_seed)
     try:
         ds = Cifar10Files(root, train=train, verify_md5=verify_md5)
@@ -157,7 +151,7 @@ def load_two_class(
     Real images have their shorter side resized to `size`, then are centre-cropped to a square.
     """
     folder = Path(root) / "hymenoptera_data" / ("train" if train else "val")
-    if not (folder.is_dir() and any(p.is_dir() for p in folder.iterdir())):
+    if not two_class_split(Path(root), train):
         return _standin("two_class", train, limit, folder, standin_seed, size=size)
     try:
         ds = datasets.ImageFolder(str(folder))

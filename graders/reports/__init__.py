@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graders.errors import ReportError
 from graders.reports._files import write_atomic
@@ -20,6 +20,9 @@ from graders.reports.result_json import SCHEMA_PATH, result_json
 from graders.reports.summary import summary_html
 from graders.reports.terminal import print_summary, render
 from graders.results import SCHEMA_VERSION, SubmissionResult
+
+if TYPE_CHECKING:
+    from graders.config import Config
 
 __all__ = [
     "ALL_FORMATS",
@@ -119,13 +122,12 @@ def read_result(path: Path) -> SubmissionResult:
         raise ReportError(f"{path}: not a valid result ({exc}); grade the submission again") from None
 
 
-def export_nbgrader(
-    results: list[SubmissionResult], db_url: str, *, assignment: str, course_id: str = "default_course"
-) -> list[str]:
+def export_nbgrader(results: list[SubmissionResult], db_url: str, *, config: Config, assignment: str,
+                    topics: Sequence[str] = (), course_id: str = "default_course") -> list[str]:
     """See graders.reports.nbgrader_export; imported on call because nbgrader loads slowly."""
     from graders.reports.nbgrader_export import export_nbgrader as export
 
-    return export(results, db_url, assignment=assignment, course_id=course_id)
+    return export(results, db_url, config=config, assignment=assignment, topics=topics, course_id=course_id)
 
 
 def _validate(path: Path, data: dict[str, Any]) -> None:
@@ -166,10 +168,14 @@ def _write_all(jobs: Any, out_dir: Path) -> list[Path]:
     return written
 
 
-def export_folder(reports: str | Path, *, db_url: str, assignment: str,
-                  course_id: str = "default_course") -> list[str]:
-    """Export every `<reports>/<student>/result.json` into an nbgrader gradebook; returns the students."""
+def export_folder(reports: str | Path, *, db_url: str, assignment: str, topics: Sequence[str] = (),
+                  config: str | Path = "grading.yaml", course_id: str = "default_course") -> list[str]:
+    """Export every `<reports>/<student>/result.json` into an nbgrader gradebook, each topic of `topics`
+    (default: all the results hold) into its notebook's check cell; returns the students."""
+    from graders.config import load_config
+
     paths = sorted(Path(reports).glob("*/result.json"))
     if not paths:
         raise ReportError(f"{reports}: no */result.json to export; run `grade batch` first")
-    return export_nbgrader([read_result(p) for p in paths], db_url, assignment=assignment, course_id=course_id)
+    return export_nbgrader([read_result(p) for p in paths], db_url, config=load_config(config), assignment=assignment,
+                           topics=topics, course_id=course_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
+from graders.reports import data_notice
 from graders.reports import disclosure as dc
 from graders.results import CheckResult, SubmissionResult, TopicResult
 
@@ -55,7 +56,7 @@ def _overview(result: SubmissionResult, audience: str) -> list[str]:
         lines.append(
             f'<p class="alert"><strong>{escape(dc.status_heading(result.status))}:</strong> {escape(result.reason)}</p>'
         )
-    return lines + _list("Notes", result.notes)
+    return lines + data_notice.banner_html(result.topics, audience=audience) + _list("Notes", result.notes)
 
 
 def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
@@ -79,8 +80,8 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
         )
     if topic.status == "graded":  # otherwise every check repeats the topic's one reason
         lines += _details(rows)
-    if topic.data_sources:
-        lines.append(f'<p class="data"><strong>Data:</strong> {escape(", ".join(topic.data_sources))}</p>')
+    if data := data_notice.data_line(topic, audience=audience):  # students: no paths (issue #13)
+        lines.append(f'<p class="data"><strong>Data:</strong> {escape(data)}</p>')
     lines += _list("Notes", topic.notes)
     if topic.artifacts:
         lines += _plots(topic)
@@ -133,10 +134,24 @@ def _plots(topic: TopicResult) -> list[str]:
     for plot in render_artifacts(topic.artifacts):
         if plot.png:
             img = f'<img src="{data_uri(plot.png)}" alt="{escape(plot.title)}">'
-            lines.append(f"<figure>{img}<figcaption>{escape(plot.title)}</figcaption></figure>")
+            caption = escape(plot.title) + _caption_detail(topic, plot.key)
+            kind = plot.key.partition("/")[0]  # "confusion_matrix/LeNet" -> a class name per kind
+            lines.append(f'<figure class="{escape(kind)}">{img}<figcaption>{caption}</figcaption></figure>')
         else:
             lines.append(f'<p class="missing">{escape(plot.title)} could not be drawn ({escape(plot.error)}).</p>')
     return lines + ["</div>"]
+
+
+def _caption_detail(topic: TopicResult, key: str) -> str:
+    """The figures behind a confusion matrix as text too: the counts stay readable where the image is not."""
+    from graders.reports.plots import confusion_summary
+
+    if key.partition("/")[0] != "confusion_matrix":
+        return ""
+    try:
+        return f'<br><span class="counts">Held-out images, {escape(confusion_summary(topic.artifacts[key]))}</span>'
+    except (ValueError, TypeError, KeyError):  # an odd matrix the figure still drew costs the text only
+        return ""
 
 
 def _environment(result: SubmissionResult) -> list[str]:

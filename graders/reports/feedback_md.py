@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from graders.reports import data_notice
 from graders.reports import disclosure as dc
 from graders.results import CheckResult, SubmissionResult, TopicResult
 
@@ -26,6 +27,8 @@ def _overview(result: SubmissionResult, audience: str) -> list[str]:
         )
     if result.status != "graded":
         lines += ["", f"> **{dc.status_heading(result.status)}:** {_inline(result.reason)}"]
+    if notice := data_notice.banner(result.topics, audience=audience):
+        lines += ["", f"> **{_inline(notice)}**"]
     if result.notes:
         lines += ["", "**Notes:**", *(f"- {_inline(note)}" for note in result.notes)]
     return lines
@@ -47,13 +50,31 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
         lines += [f"Also {dc.count(len(concealed), 'hidden check')} worth {worth}, not shown here.", ""]
     if topic.status == "graded":  # otherwise every check repeats the topic's one reason
         lines += _details(rows)
-    if topic.data_sources:
-        lines += [f"**Data:** {_inline(', '.join(topic.data_sources))}", ""]
+    if data := data_notice.data_line(topic, audience=audience):  # students: no paths (issue #13)
+        lines += [f"**Data:** {_inline(data)}", ""]
     if topic.notes:
         lines += ["**Notes:**", *(f"- {_inline(note)}" for note in topic.notes), ""]
     if topic.artifacts:
-        lines.append("Plots for this topic are in feedback.html.")
+        lines += [*_held_out(topic), "Plots for this topic are in feedback.html.", ""]
     return lines
+
+
+def _held_out(topic: TopicResult) -> list[str]:
+    """Each confusion matrix in one line, and how many misclassified examples the HTML shows."""
+    from graders.reports.plots import confusion_summary
+
+    lines = []
+    for key, value in topic.artifacts.items():
+        kind, _, model = key.partition("/")
+        label = f" ({_inline(model)})" if model else ""
+        if kind == "confusion_matrix":
+            try:
+                lines.append(f"- **Confusion matrix{label}:** held-out images, {_inline(confusion_summary(value))}")
+            except (ValueError, TypeError, KeyError, AttributeError):
+                lines.append(f"- **Confusion matrix{label}:** could not be read")
+        elif kind == "misclassified" and isinstance(value, list) and value:
+            lines.append(f"- **Misclassified examples{label}:** {len(value)} held-out images, in feedback.html")
+    return [*lines, ""] if lines else []
 
 
 def _row(number: str, check: CheckResult, seen: dc.Disclosure, audience: str) -> str:

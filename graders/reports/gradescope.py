@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from graders.reports import data_notice
 from graders.reports import disclosure as dc
 from graders.results import CheckResult, SubmissionResult, TopicResult
 
@@ -62,6 +63,9 @@ _VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 def _summary(result: SubmissionResult) -> str:
     """The top-level text every student sees: totals of the checks they may see, notes, data."""
     lines = [f"**{result.submission}**"]
+    notice = data_notice.banner(result.topics, audience="student")
+    if notice:
+        lines += ["", f"**{notice}**"]
     if result.status != "graded":
         lines += ["", f"{dc.status_heading(result.status)}: {result.reason}"]
     for index, topic in enumerate(result.topics, start=1):
@@ -91,7 +95,8 @@ def _topic_summary(index: int, topic: TopicResult) -> list[str]:
         if withheld:
             worth = dc.points_label(sum(c.max_points for c in withheld))
             lines.append(f"   - {dc.count(len(withheld), 'more check')} worth {worth}, {when}")
-    if topic.data_sources:
-        lines.append(f"   - data: {', '.join(topic.data_sources)}")
+    data = data_notice.data_line(topic, audience="student")  # `output` is shown to students whatever the audience
+    if data:
+        lines.append(f"   - data: {data}")
     lines += [f"   - note: {note}" for note in topic.notes]
     return lines

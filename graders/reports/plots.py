@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from graders.reports.disclosure import points
+
 # Figures are drawn through matplotlib.figure.Figure, never pyplot: no global backend switch
 # (a notebook calling us keeps its own backend), no figure registry to leak, nothing to close.
 # matplotlib is imported inside the functions because importing it costs most of a report run.
@@ -31,35 +33,75 @@ def data_uri(png: bytes) -> str:
 
 def render_artifacts(artifacts: dict[str, Any]) -> list[Plot]:
     """Draw every known artifact; a malformed one becomes a Plot with an error, not an exception,
-    so one bad artifact in a hand-edited result.json does not cost the student the whole page."""
+    so one bad artifact in a hand-edited result.json does not cost the student the whole page.
+
+    A key "<kind>/<model>" ("confusion_matrix/LeNet") is that kind's artifact for one model of a topic with
+    several; its title names the model.
+    """
     plots = []
-    for key, (title, draw) in _DRAWERS.items():
-        if key not in artifacts:
-            continue
-        try:
-            plots.append(Plot(key, title, png=draw(artifacts[key])))
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            plots.append(Plot(key, title, error=f"{type(exc).__name__}: {exc}"))
+    for kind, (title, draw) in _DRAWERS.items():
+        for key, value in artifacts.items():
+            base, _, model = key.partition("/")
+            if base != kind:
+                continue
+            shown = f"{title}: {model}" if model else title
+            try:
+                plots.append(Plot(key, shown, png=draw(value)))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                plots.append(Plot(key, shown, error=f"{type(exc).__name__}: {exc}"))
     return plots
 
 
-def loss_curve_png(data: dict[str, Sequence[float]]) -> bytes:
+# What one x step of a loss curve is (the artifact's "x"): topics 1-3 record train()'s loss per epoch, topics 4-6
+# the loss of every criterion call, one per batch (issue #13: a per-batch curve labelled "epoch" misled).
+X_LABELS = {"epoch": "epoch", "batch": "batch (one optimizer step each; not epochs)"}
+UNKNOWN_X = "recorded point (epoch or batch: not recorded)"  # results written before "x" existed
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    values: list[float]
+    style: str  # "-" for the student's run, "--" for the reference's
+    colour: str
+
+
+def loss_series(data: dict[str, Any]) -> tuple[str, list[Series]]:
+    """The x axis label and one labelled series per model and side: {"student", "reference"} for one model, or
+    {"models": {name: {"student", "reference"}}} for several, each with an optional "x" ("epoch" or "batch")."""
+    models = data.get("models") or {"": data}
+    series = []
+    for number, (model, sides) in enumerate(models.items()):
+        for side, style, label in (("student", "-", "yours"), ("reference", "--", "reference")):
+            values = [float(v) for v in sides.get(side) or []]
+            if values:
+                shown = f"{model}, {label}" if len(models) > 1 or model else label
+                series.append(Series(shown, values, style, f"C{number}"))  # one colour per model
+    return X_LABELS.get(data.get("x", ""), UNKNOWN_X), series
+
+
+def loss_curve_png(data: dict[str, Any]) -> bytes:
+    return _png(loss_curve_figure(data))
+
+
+def loss_curve_figure(data: dict[str, Any]) -> Any:
+    """The loss curve as a matplotlib Figure, for loss_curve_png and for tests that read its axes."""
+    xlabel, series = loss_series(data)
+    if not series:
+        raise ValueError("loss_curve has neither 'student' nor 'reference' values")
     fig = _figure(5.0, 3.2)
     ax = fig.add_subplot()
-    for name, style, marker in (("student", "-", "o"), ("reference", "--", "s")):
-        values = [float(v) for v in data.get(name) or []]
-        if values:
-            # Markers show single epochs on short runs and turn into a smear beyond ~30 points.
-            shown = marker if len(values) <= 30 else ""
-            ax.plot(range(1, len(values) + 1), values, style, marker=shown, markersize=3, label=name)
-    if not ax.lines:
-        raise ValueError("loss_curve has neither 'student' nor 'reference' values")
+    for line in series:
+        # Markers show single steps on short runs and turn into a smear beyond ~30 points.
+        marker = ("o" if line.style == "-" else "s") if len(line.values) <= 30 else ""
+        ax.plot(range(1, len(line.values) + 1), line.values, line.style, color=line.colour, marker=marker,
+                markersize=3, label=line.label)
     from matplotlib.ticker import MaxNLocator
 
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs, not fractions of one
-    ax.set(xlabel="epoch", ylabel="loss", title="Training loss: yours vs reference")
-    ax.legend()
-    return _png(fig)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs or batches, not fractions of one
+    ax.set(xlabel=xlabel, ylabel="loss", title="Training loss: yours vs reference")
+    ax.legend(fontsize=8)
+    return fig
 
 
 def confusion_matrix_png(data: dict[str, Any]) -> bytes:
@@ -113,6 +155,23 @@ def misclassified_png(items: Sequence[dict[str, Any]]) -> bytes:
         ax.set_title(f"predicted {item['predicted']}\nlabel {item['label']}", fontsize=8)
         ax.axis("off")
     return _png(fig)
+
+
+def confusion_summary(data: dict[str, Any], *, top: int = 3) -> str:
+    """The matrix in one line for text reports: correct per class, then the most frequent confusions."""
+    matrix = [[float(count) for count in row] for row in data["matrix"]]  # rows true, columns predicted
+    labels = [str(label) for label in data.get("labels") or range(len(matrix))]
+    if len(labels) != len(matrix) or any(len(row) != len(matrix) for row in matrix):
+        raise ValueError("confusion_matrix must be square with one label per row")
+    correct = ", ".join(f"{label} {points(row[i])}/{points(sum(row))}" for i, (label, row) in
+                        enumerate(zip(labels, matrix, strict=True)) if sum(row))
+    mixed = sorted(((row[j], labels[i], labels[j]) for i, row in enumerate(matrix) for j in range(len(row))
+                    if i != j and row[j]), key=lambda item: (-item[0], item[1], item[2]))[:top]
+    text = f"correct per class: {correct}"
+    if mixed:
+        text += "; most confused: " + ", ".join(f"{true} predicted as {guess} ({points(n)})"
+                                                for n, true, guess in mixed)
+    return text
 
 
 def histogram_png(values: Sequence[float], *, title: str, xlabel: str, upper: float | None = None) -> bytes:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from dataclasses import dataclass
 from html import escape
 
+from graders.reports import data_notice
 from graders.reports import disclosure as dc
 from graders.reports.feedback_html import STYLE
 from graders.reports.gradebook import topic_columns
@@ -19,6 +21,7 @@ def summary_html(results: list[SubmissionResult]) -> str:
     results = sorted(results, key=lambda r: r.submission)
     body = [
         "<h1>Batch summary</h1>",
+        *data_notice.banner_html([t for r in results for t in r.topics], audience="instructor"),  # issue #13
         *_overview(results),
         *_distributions(results),
         *_most_failed(results),
@@ -29,23 +32,51 @@ def summary_html(results: list[SubmissionResult]) -> str:
     return "\n".join(["<!DOCTYPE html>", '<html lang="en">', head, "<body>", *body, "</body>", "</html>"]) + "\n"
 
 
+@dataclass(frozen=True)
+class Counts:
+    """The counts every batch report shows (summary.html, `grade batch`'s last lines), from one place (#13)."""
+
+    submissions: int
+    graded: int  # status in SCORED: the points stand (a timed-out submission's too)
+    failed_to_load: int
+    not_graded: int  # neither: not submitted, or an error on the way
+    to_look_at: int  # with at least one reason in needs_look()
+
+    def text(self) -> str:
+        """ "7 submissions, 4 graded, 1 failed to load, 2 not graded otherwise, 5 to look at" """
+        other = f", {self.not_graded} not graded otherwise" if self.not_graded else ""
+        return (f"{dc.count(self.submissions, 'submission')}, {self.graded} graded, "
+                f"{self.failed_to_load} failed to load{other}, {self.to_look_at} to look at")
+
+
+def batch_counts(results: list[SubmissionResult]) -> Counts:
+    graded = sum(r.status in SCORED for r in results)
+    failed_to_load = sum(r.status == "failed to load" for r in results)
+    return Counts(len(results), graded, failed_to_load, len(results) - graded - failed_to_load,
+                  sum(bool(needs_look(r)) for r in results))
+
+
 def needs_look(result: SubmissionResult) -> list[str]:
-    """Why a person should open this submission: not graded, zero points, or notes to read."""
+    """Why a person should open this submission: not graded, checks lost to the worker, zero points, or problems."""
     reasons = []
     if result.status != "graded":
         reasons.append(f"{result.status}: {result.reason}")
     reasons += [f"{t.name} {t.status}: {t.reason}" for t in result.topics if t.status != "graded"]
+    lost = sum(c.cause == "worker" for c in result.checks())
+    if lost:
+        reasons.append(f"{dc.count(lost, 'check')} lost to a worker crash or timeout")
     if result.status == "graded" and result.points == 0:
         reasons.append("zero points")
+    # The submission's notes are problems found on the way (a manifest that changed, reports not written); a
+    # topic's notes only say what was graded ("graded the definitions of notebook X"): every notebook has them.
     reasons += [f"note: {note}" for note in result.notes]
-    reasons += [f"{t.name} note: {note}" for t in result.topics for note in t.notes]
     return reasons
 
 
 def _overview(results: list[SubmissionResult]) -> list[str]:
     maximum = sum(topic_columns(results).values())
     graded = [r.points for r in results if r.status in SCORED]  # a timed-out submission's points stand
-    text = f"{dc.count(len(results), 'submission')}, {len(graded)} graded"
+    text = batch_counts(results).text()
     if graded:
         text += (
             f"; total points mean {dc.points(statistics.mean(graded))}, "

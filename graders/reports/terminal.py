@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from graders.reports import data_notice
 from graders.reports import disclosure as dc
 from graders.results import SubmissionResult, TopicResult
 
@@ -24,6 +25,9 @@ def render(result: SubmissionResult, *, audience: str = "student", width: int = 
 def print_summary(result: SubmissionResult, console: Console, *, audience: str = "student") -> None:
     """Print the topic table, then what failed and why, within what `audience` may see."""
     dc.check_audience(audience)
+    notice = data_notice.banner(result.topics, audience=audience)
+    if notice:  # first and in colour: a score on stand-ins is read differently (issue #13)
+        console.print(notice, style="bold yellow", markup=False)
     console.print(_table(result, audience))
     failures = _failures(result, audience)
     if failures is not None:

@@ -11,7 +11,7 @@ from images_family import (  # noqa: F401 - pytest collects them from here
     test_zero_grad,
 )
 
-from graders.course import images
+from graders.course import images, images_artifacts
 
 
 def test_accuracy(submission, reference, topic, config, expect, artifacts, data_source):
@@ -19,6 +19,6 @@ def test_accuracy(submission, reference, topic, config, expect, artifacts, data_
         data_source(source)
     run, ref = images.fit(submission, topic, "classifier", config=config), images.fit(reference, topic, "classifier",
                                                                                        config=config)
-    artifacts.setdefault("loss_curve", {})["reference"] = images.curve(ref, topic, "classifier")
+    images_artifacts.record(artifacts, ref, topic, "classifier", side="reference")
     expect(images.valid_run(run, topic, "classifier"))
     expect(images.hinted(images.quality(run, ref, topic, "classifier", check="accuracy", config=config), run))

@@ -13,28 +13,27 @@ from images_family import (  # noqa: F401 - pytest collects them from here
 )
 
 from graders import checks
-from graders.course import images
+from graders.course import images, images_artifacts
 
 VARIANTS = ("lenet", "cifarnet")
 
 
-def _accuracy(submission, reference, topic, config, expect, data_source, variant):
+def _accuracy(submission, reference, topic, config, expect, artifacts, data_source, variant):
     for source in images.data(topic, variant, data_dir=str(config.resolve(config.data_dir))).sources:
         data_source(source)
     run, ref = images.fit(submission, topic, variant, config=config), images.fit(reference, topic, variant,
                                                                                  config=config)
+    images_artifacts.record(artifacts, ref, topic, variant, side="reference")
     expect(images.valid_run(run, topic, variant))
     expect(images.hinted(images.quality(run, ref, topic, variant, check=f"{variant}_accuracy", config=config), run))
 
 
 def test_lenet_accuracy(submission, reference, topic, config, expect, artifacts, data_source):
-    ref = images.fit(reference, topic, "lenet", config=config)
-    artifacts.setdefault("loss_curve", {})["reference"] = images.curve(ref, topic, "lenet")
-    _accuracy(submission, reference, topic, config, expect, data_source, "lenet")
+    _accuracy(submission, reference, topic, config, expect, artifacts, data_source, "lenet")
 
 
-def test_cifarnet_accuracy(submission, reference, topic, config, expect, data_source):
-    _accuracy(submission, reference, topic, config, expect, data_source, "cifarnet")
+def test_cifarnet_accuracy(submission, reference, topic, config, expect, artifacts, data_source):
+    _accuracy(submission, reference, topic, config, expect, artifacts, data_source, "cifarnet")
 
 
 def test_dropout(submission, topic, config, expect):

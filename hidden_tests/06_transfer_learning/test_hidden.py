@@ -11,7 +11,7 @@ from images_family import (  # noqa: F401 - pytest collects them from here
     test_zero_grad,
 )
 
-from graders.course import images, transfer
+from graders.course import images, images_artifacts, transfer
 
 
 def test_weights_loaded(submission, reference, topic, config, expect):
@@ -29,7 +29,6 @@ def test_vgg16_head_only_trains(submission, topic, config, expect):
 
 def test_matches_reference(submission, reference, topic, config, expect, artifacts):
     run, ref = (images.fit(side, topic, "alexnet", config=config) for side in (submission, reference))
-    artifacts.setdefault("loss_curve", {}).update(student=images.curve(run, topic, "alexnet"),
-                                                  reference=images.curve(ref, topic, "alexnet"))
+    images_artifacts.record(artifacts, ref, topic, "alexnet", side="reference")
     expect(images.valid_run(run, topic, "alexnet"))
     expect(images.hinted(transfer.matches_reference(run, ref, topic, rtol=topic.threshold("matches_reference")), run))

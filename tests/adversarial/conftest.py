@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from graders.config import Config, load_config
 from graders.grading import grade_submission
@@ -97,7 +98,10 @@ def build_course(root: Path) -> Course:
             shutil.copytree(ROOT / part / folder, root / part / folder, ignore=shutil.ignore_patterns("__pycache__"))
         for shared in (ROOT / part).glob("*.py"):  # helpers the topics' tests share (hidden_tests/*.py)
             shutil.copyfile(shared, root / part / shared.name)
-    shutil.copyfile(ROOT / "grading.yaml", root / "grading.yaml")
+    # Only the copied topics: a topic whose folder is missing is a configuration error (issue #13).
+    config_text = yaml.safe_load((ROOT / "grading.yaml").read_text(encoding="utf-8"))
+    config_text["topics"] = {name: spec for name, spec in config_text["topics"].items() if name in LAYOUT}
+    (root / "grading.yaml").write_text(yaml.safe_dump(config_text, sort_keys=False), encoding="utf-8")
     files = {
         "hidden": root / "hidden_tests" / FOLDER / "test_hidden.py",
         "solution": root / "solutions" / FOLDER / MODULE,
