@@ -1,13 +1,14 @@
 """Measure `grade batch` throughput: submissions per minute, time per topic and peak memory per process.
 
-Run: python bench/batch_bench.py [--copies 6] [--topics a,b] [--config grading.yaml]
+Run: python bench/batch_bench.py [--copies 4,12,30] [--topics a,b] [--config grading.yaml]
 [--modes local-1,local-2,dask-2]. The course (grading.yaml with the chosen topics, their assignments,
 solutions and hidden tests) is snapshot into a temporary folder, so edits during the run change nothing,
 with a cache of its own: only the first mode includes training the reference ("warm s"). The submissions
 are copies of the bundled examples (solutions/, assignments/, examples/*), cycled up to --copies; each
 mode grades them with the hidden tests into its own reports folder.
-Memory is the peak RSS of each process under this one, polled from /proc (pages a forked worker shares
-with its zygote count in both).
+Memory is the peak PSS of each process under this one, polled from /proc/PID/smaps_rollup: a page shared by
+n processes counts 1/n in each, so a forked worker's share of the zygote's torch pages is not counted twice
+(target, issue #14: under 1.5 GB per worker). RSS, which counts shared pages in full, is printed beside it.
 """
 
 from __future__ import annotations
@@ -58,14 +59,26 @@ class MemoryPoll:
         while not self._stop.wait(self.every):
             for pid, kind, rss in _descendants(os.getpid()):
                 key = (pid, kind)
-                self.peaks[key] = max(self.peaks.get(key, 0.0), rss)
+                old_rss, old_pss = self.peaks.get(key, (0.0, 0.0))
+                self.peaks[key] = (max(old_rss, rss), max(old_pss, _pss(pid)))
 
-    def summary(self) -> dict[str, tuple[int, float]]:
-        """kind -> (processes seen, largest peak RSS in MiB)."""
-        found: dict[str, list[float]] = {}
-        for (_, kind), rss in self.peaks.items():
-            found.setdefault(kind, []).append(rss)
-        return {kind: (len(v), max(v)) for kind, v in found.items()}
+    def summary(self) -> dict[str, tuple[int, float, float]]:
+        """kind -> (processes seen, largest peak PSS, largest peak RSS, in MiB)."""
+        found: dict[str, list[tuple[float, float]]] = {}
+        for (_, kind), peaks in self.peaks.items():
+            found.setdefault(kind, []).append(peaks)
+        return {kind: (len(v), max(p for _, p in v), max(r for r, _ in v)) for kind, v in found.items()}
+
+
+def _pss(pid: int) -> float:
+    """Proportional set size in MiB (0 when the process is gone or unreadable)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return float(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
 
 
 def _descendants(root: int) -> list[tuple[int, str, float]]:
@@ -126,13 +139,14 @@ def make_copies(config: Path, count: int, into: Path) -> None:
             shutil.copyfile(source, target.with_suffix(source.suffix))
 
 
-def report(mode: str, result: BatchResult, memory: dict[str, tuple[int, float]]) -> list[str]:
+def report(mode: str, result: BatchResult, memory: dict[str, tuple[int, float, float]]) -> list[str]:
     count = len(result.stats)
     fanout = max(result.duration_s - result.warm_s, 1e-9)
-    peaks = " ".join(f"{memory.get(kind, (0, 0.0))[1]:>7.0f}" for kind in KINDS)
+    peaks = " ".join(f"{memory.get(kind, (0, 0.0, 0.0))[1]:>5.0f}/{memory.get(kind, (0, 0.0, 0.0))[2]:<5.0f}"
+                     for kind in KINDS)
     line = (f"{mode:<8} {count:>4} {result.duration_s:>7.1f} {result.warm_s:>6.1f} {count / fanout * 60:>8.1f} "
-            f"{count / result.duration_s * 60:>8.1f} {memory.get('grader', (0, 0))[0]:>5} "
-            f"{memory.get('worker', (0, 0))[0]:>7} {peaks}")
+            f"{count / result.duration_s * 60:>8.1f} {memory.get('grader', (0, 0, 0))[0]:>5} "
+            f"{memory.get('worker', (0, 0, 0))[0]:>7} {peaks}")
     topics: dict[str, list[float]] = {}
     for row in result.results:
         for topic in row.topics:
@@ -143,7 +157,8 @@ def report(mode: str, result: BatchResult, memory: dict[str, tuple[int, float]])
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--copies", type=int, default=6, help="submissions to grade (cycling the examples)")
+    parser.add_argument("--copies", default="6", help="comma-separated batch sizes to grade, e.g. 4,12,30 "
+                        "(submissions cycling the bundled examples)")
     parser.add_argument("--config", type=Path, default=ROOT / "grading.yaml")
     parser.add_argument("--topics", default=None, help="comma-separated topics to grade (default: all)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of: {', '.join(MODES)}")
@@ -152,23 +167,24 @@ def main() -> None:
     root = Path(tmp.name)
     config = snapshot(args.config, args.topics.split(",") if args.topics else None, root / "course")
     cfg = load_config(config)
-    print(f"{args.copies} submissions; topics: {', '.join(cfg.topics)}; threads {cfg.threads} per worker; "
+    print(f"topics: {', '.join(cfg.topics)}; threads {cfg.threads} per worker; "
           f"{os.cpu_count()} cores; default workers here: {default_workers(cfg)}")
     print(f"{'mode':<8} {'subs':>4} {'wall s':>7} {'warm s':>6} {'fan/min':>8} {'all/min':>8} {'procs':>5} "
-          f"{'seen':>7} " + " ".join(f"{kind + ' MB':>7}" for kind in KINDS))
+          f"{'seen':>7} " + " ".join(f"{kind + ' PSS/RSS MB':>11}" for kind in KINDS))
     with tmp:
-        submissions = root / "submissions"
-        submissions.mkdir()
-        make_copies(args.config, args.copies, submissions)
-        for mode in args.modes.split(","):
-            # quiet's line per submission would bury the table
-            with MemoryPoll() as memory, contextlib.redirect_stdout(io.StringIO()):
-                result = grade_batch(submissions, config=config, out=root / f"out-{mode}", quiet=True,
-                                     **MODES[mode])
-            print("\n".join(report(mode, result, memory.summary())), flush=True)
+        for copies in (int(n) for n in args.copies.split(",")):
+            submissions = root / f"submissions-{copies}"
+            submissions.mkdir()
+            make_copies(args.config, copies, submissions)
+            for mode in args.modes.split(","):
+                # quiet's line per submission would bury the table
+                with MemoryPoll() as memory, contextlib.redirect_stdout(io.StringIO()):
+                    result = grade_batch(submissions, config=config, out=root / f"out-{mode}-{copies}", quiet=True,
+                                         **MODES[mode])
+                print("\n".join(report(mode, result, memory.summary())), flush=True)
     print("fan/min: submissions per minute after the reference warm-up; all/min: over the whole batch, with\n"
           "process and cluster start. procs: grading processes; seen: sandboxed workers the 0.25 s poll caught.\n"
-          "MB: largest peak RSS of one grading process, zygote (fork server), worker, Dask worker process.")
+          "MB: largest peak PSS / RSS of one grading process, zygote (fork server), worker, Dask worker process.")
 
 
 if __name__ == "__main__":
