@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from graders.config import load_config
 from graders.course import images
 from graders.plugin import TopicContext
+from graders.tasks.hooks import GradWatch
 from graders.tasks.images import RecordingLoss
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,6 +46,34 @@ def test_batch_losses_are_computed_here_from_what_the_criterion_saw():
     assert isinstance(found, images.Batches) and found.sizes == [SIZE] * EPOCHS * BATCHES
     first = F.cross_entropy(seen["logits"][0].double(), seen["targets"][0])
     assert found.losses[0] == pytest.approx(float(first), rel=1e-12)
+
+
+def test_batch_losses_taken_at_once_equal_cross_entropy_per_batch_bit_for_bit():
+    # Issue #14: one log_softmax over every row instead of one per batch; the figures must not move at all.
+    gen = torch.Generator().manual_seed(1)
+    sizes = [50] * 30 + [7]  # a smaller last batch
+    seen = {"logits": [torch.randn(n, 10, generator=gen) * 4 for n in sizes],
+            "targets": [torch.randint(0, 10, (n,), generator=gen) for n in sizes], "calls": len(sizes)}
+    found = images.criterion_batches(seen, calls=len(sizes), rows=50, what="train_one_epoch()")
+    assert isinstance(found, images.Batches)
+    assert found.losses == [float(F.cross_entropy(logits.double(), targets))
+                            for logits, targets in zip(seen["logits"], seen["targets"], strict=True)]
+
+
+@pytest.mark.parametrize(("zeroing", "accumulated"), [("none", 0), ("zeros", 0), ("missing", 3), ("every other", 2)])
+def test_the_gradient_watcher_counts_the_steps_that_added_to_an_old_gradient(zeroing, accumulated):
+    # Without a copy of the fresh gradient where there was no old one (issue #14), the counts are as before.
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2))
+    opt, watch = torch.optim.SGD(net.parameters(), lr=0.1), GradWatch(net)
+    for step in range(4):
+        if zeroing == "none" or (zeroing == "every other" and step % 2 == 0):
+            opt.zero_grad()
+        elif zeroing == "zeros":
+            opt.zero_grad(set_to_none=False)
+        net(torch.randn(5, 4)).pow(2).mean().backward()
+        opt.step()
+    assert (watch.steps, watch.accumulated) == (4, accumulated)
 
 
 @pytest.mark.parametrize(("calls", "why"), [(59, "59 times for 60 batches"), (61, "61 times for 60 batches")])

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from graders import checks
-from graders.course.images import TRAINED, VARIANTS, budget, criterion_batches, data, fit, update_gap
+from graders.course.images import TRAINED, VARIANTS, budget, criterion_batches, data, fit, memoised, update_gap
 from graders.errors import GradingError
 from graders.plugin import TopicContext, TopicProxy
 
@@ -166,7 +166,14 @@ def evaluate_expected(topic: TopicContext, *, config: Any) -> list[float]:
     """What evaluate_run's evaluate() must return: the same harness model, built here under the same seed, in eval
     mode over the same images: the mean loss per sample and the accuracy; third, the mean of the batch means, the
     one other convention (named, and charged once by mean_loss). No reference needed, so the check stays public
-    (students' copies have no solutions)."""
+    (students' copies have no solutions). Computed once per process: evaluate and mean_loss both ask (issue #14)."""
+    data_dir = str(config.resolve(config.data_dir))
+    key = ("evaluate_expected", topic.name, topic.seed, topic.eval_seed, data_dir,
+           tuple(sorted(budget(topic, TRAINED[topic.name][0]).items())))
+    return list(memoised(key, lambda: _evaluate_expected(topic, config=config)))
+
+
+def _evaluate_expected(topic: TopicContext, *, config: Any) -> list[float]:
     from graders.tasks.images import StandardNet, harness_inputs  # our code only: nothing of the student's
 
     images, labels, classes, size = _evaluate_setup(topic, config)
