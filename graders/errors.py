@@ -67,3 +67,9 @@ class BatchError(GradingError):
     """A batch cannot start: the submissions folder, the reports folder or the options are unusable."""
 
     exit_code = 9
+
+
+class ServerError(GradingError):
+    """The local grading server cannot be started or reached; `grade check` then grades in its own process."""
+
+    exit_code = 10

@@ -17,3 +17,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     """True when the run was asked to rewrite golden files on purpose."""
     return bool(request.config.getoption("--update-goldens"))
+
+
+@pytest.fixture(autouse=True)
+def _no_grading_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`grade check` grades in-process in the tests, as it did before the server (#14): no test leaves a server
+    running behind it. tests/test_server.py lifts this for its own, temporary, servers."""
+    monkeypatch.setenv("GRADE_NO_SERVER", "1")

@@ -111,8 +111,13 @@ def _key(env: dict[str, str]) -> str:
 
 
 @atexit.register
-def _close_all() -> None:
-    for zygote in list(Zygote._instances.values()):  # a warm-up thread may still be adding one
+def close_all() -> None:
+    """Close this process's fork servers; the next worker starts a fresh one. A long-lived grader (the grading
+    server, #14) calls it when an interrupted request may have left a reply unread on a zygote's socket."""
+    with Zygote._instances_lock:  # a warm-up thread may still be adding one
+        zygotes = list(Zygote._instances.values())
+        Zygote._instances.clear()
+    for zygote in zygotes:
         zygote.close()
 
 
