@@ -122,6 +122,9 @@ def snapshot(config: Path, topics: list[str] | None, into: Path) -> Path:
             if (cfg.root / part / folder).is_dir():
                 shutil.copytree(cfg.root / part / folder, into / part / folder,
                                 ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("assignments", "solutions", "hidden_tests"):  # modules the topics' tests share (hidden_tests/*.py)
+        for shared in (cfg.root / part).glob("*.py"):
+            shutil.copyfile(shared, into / part / shared.name)
     raw.update(topics={name: raw["topics"][name] for name in chosen}, data_dir=str(cfg.resolve(cfg.data_dir)),
                weights_dir=str(cfg.resolve(cfg.weights_dir)))
     (into / "grading.yaml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
