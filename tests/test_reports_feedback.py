@@ -60,7 +60,7 @@ def student_html() -> str:
 def test_html_is_self_contained_and_every_image_is_a_png(student_html):
     page = _parse(student_html)
     assert page.external == [] and "script" not in page.tags
-    assert len(page.images) == 3  # loss curve, confusion matrix, misclassified
+    assert len(page.images) == 2  # loss curve, confusion matrix; misclassified examples are the instructor's
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         assert base64.b64decode(src.split(",", 1)[1], validate=True).startswith(PNG_MAGIC)
@@ -256,15 +256,23 @@ def test_a_graded_image_topic_shows_its_confusion_matrix_and_misclassified_examp
     matrix = topic.artifacts["confusion_matrix/Classifier"]
     n_eval = int(_topic("deep_neural_network")[0].budget["n_eval"])
     assert sum(map(sum, matrix["matrix"])) == n_eval and matrix["labels"] == [str(d) for d in range(10)]
-    html = feedback_html(graded_dnn, audience="student")
+    html = feedback_html(graded_dnn, audience="instructor")
     page = _parse(html)
     assert len(page.images) == 3  # loss curve, confusion matrix, misclassified
     for title in ("Loss curve", "Confusion matrix: Classifier", "Misclassified examples: Classifier"):
         assert f'alt="{title}"' in html
     assert "Held-out images, correct per class: 0 " in html
-    md = feedback_md(graded_dnn)
+    md = feedback_md(graded_dnn, audience="instructor")
     assert "**Confusion matrix (Classifier):** held-out images, correct per class" in md
     assert "**Misclassified examples (Classifier):**" in md
+
+
+@pytest.mark.slow
+def test_students_see_no_held_out_image_with_its_label(graded_dnn):
+    # a model wrong on purpose, resubmitted, would otherwise collect the held-out labels a few at a time
+    html, md = feedback_html(graded_dnn, audience="student"), feedback_md(graded_dnn, audience="student")
+    assert "Confusion matrix: Classifier" in html and "Misclassified" not in html and "Misclassified" not in md
+    assert len(_parse(html).images) == 2
 
 
 @pytest.mark.slow
@@ -274,7 +282,7 @@ def test_chromium_renders_the_plots_of_a_graded_topic(graded_dnn, tmp_path):
     if browser is None:
         pytest.skip("no headless Chromium installed")
     page = tmp_path / "feedback.html"
-    page.write_text(feedback_html(graded_dnn), encoding="utf-8")
+    page.write_text(feedback_html(graded_dnn, audience="instructor"), encoding="utf-8")
     # The DOM after layout: every image decoded to a non-zero width shows it rendered, not a broken icon.
     script = "<script>document.title=[...document.images].map(i=>i.naturalWidth).join(',')</script>"
     page.write_text(page.read_text(encoding="utf-8").replace("</body>", script + "</body>"), encoding="utf-8")

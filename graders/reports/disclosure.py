@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from graders.errors import ReportError
 from graders.results import CheckResult, TopicResult
@@ -73,6 +74,20 @@ def concealed_checks(topic: TopicResult, audience: str) -> list[CheckResult]:
 def numbered(index: int, topic: TopicResult) -> list[tuple[str, CheckResult]]:
     """Checks numbered "topic.check" from 1, the same in every format, so people can cite them."""
     return [(f"{index}.{i}", check) for i, check in enumerate(topic.checks, start=1)]
+
+
+# Artifact kinds students are not shown. Misclassified examples are held-out images with the grader's labels: the
+# first few wrong ones per submission, so a student resubmitting a model that is wrong on purpose would collect
+# the held-out labels a handful at a time, and a later model could look them up (issue #13). Counts (the
+# confusion matrix) reveal no single image's label.
+INSTRUCTOR_ONLY_ARTIFACTS = ("misclassified",)
+
+
+def shown_artifacts(topic: TopicResult, audience: str) -> dict[str, Any]:
+    """The topic's plot material `audience` may see."""
+    if audience == "instructor":
+        return topic.artifacts
+    return {k: v for k, v in topic.artifacts.items() if k.partition("/")[0] not in INSTRUCTOR_ONLY_ARTIFACTS}
 
 
 def points(value: float) -> str:

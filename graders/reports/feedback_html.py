@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from graders.reports import data_notice
 from graders.reports import disclosure as dc
@@ -83,8 +84,8 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
     if data := data_notice.data_line(topic, audience=audience):  # students: no paths (issue #13)
         lines.append(f'<p class="data"><strong>Data:</strong> {escape(data)}</p>')
     lines += _list("Notes", topic.notes)
-    if topic.artifacts:
-        lines += _plots(topic)
+    if artifacts := dc.shown_artifacts(topic, audience):
+        lines += _plots(topic, artifacts)
     return lines + ["</section>"]
 
 
@@ -127,11 +128,11 @@ def _details(rows: list[tuple[str, CheckResult, dc.Disclosure]]) -> list[str]:
     return ['<ul class="details">', *items, "</ul>"] if items else []
 
 
-def _plots(topic: TopicResult) -> list[str]:
+def _plots(topic: TopicResult, artifacts: dict[str, Any]) -> list[str]:
     from graders.reports.plots import data_uri, render_artifacts  # matplotlib only when needed
 
     lines = ['<div class="plots">']
-    for plot in render_artifacts(topic.artifacts):
+    for plot in render_artifacts(artifacts):
         if plot.png:
             img = f'<img src="{data_uri(plot.png)}" alt="{escape(plot.title)}">'
             caption = escape(plot.title) + _caption_detail(topic, plot.key)

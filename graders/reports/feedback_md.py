@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from graders.reports import data_notice
 from graders.reports import disclosure as dc
 from graders.results import CheckResult, SubmissionResult, TopicResult
@@ -54,17 +56,17 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
         lines += [f"**Data:** {_inline(data)}", ""]
     if topic.notes:
         lines += ["**Notes:**", *(f"- {_inline(note)}" for note in topic.notes), ""]
-    if topic.artifacts:
-        lines += [*_held_out(topic), "Plots for this topic are in feedback.html.", ""]
+    if artifacts := dc.shown_artifacts(topic, audience):
+        lines += [*_held_out(artifacts), "Plots for this topic are in feedback.html.", ""]
     return lines
 
 
-def _held_out(topic: TopicResult) -> list[str]:
+def _held_out(artifacts: dict[str, Any]) -> list[str]:
     """Each confusion matrix in one line, and how many misclassified examples the HTML shows."""
     from graders.reports.plots import confusion_summary
 
     lines = []
-    for key, value in topic.artifacts.items():
+    for key, value in artifacts.items():
         kind, _, model = key.partition("/")
         label = f" ({_inline(model)})" if model else ""
         if kind == "confusion_matrix":
