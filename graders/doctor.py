@@ -68,6 +68,7 @@ def _threads(cfg: Config) -> Finding:
 
 def _files(cfg: Config) -> list[Finding]:
     """Datasets and pretrained weights on disk; without them grading uses the built-in stand-ins."""
+    from graders.data import presence
     from graders.data.prepare import ITEMS, _where
     from graders.data.weights import CHECKPOINTS
 
@@ -75,7 +76,9 @@ def _files(cfg: Config) -> list[Finding]:
     found = []
     for item in ITEMS:
         path = _where(item, data, weights)
-        present = path.exists()
+        # The question grading asks (both splits of a dataset, a checkpoint in either layout), not the folder's
+        # existence: a folder with one MNIST split would read "ok" here and still grade on the stand-in.
+        present = presence.present(item, data_dir=data, weights_dir=weights)
         detail = str(path) if present else f"not at {path}: built-in stand-ins are used (grade data prepare)"
         found.append(Finding("weights" if item in CHECKPOINTS else "data", item, present, detail))
     return found

@@ -10,6 +10,7 @@ import torch
 
 from graders.data import formats
 from graders.data.prepare import prepare
+from graders.doctor import doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,3 +42,16 @@ def test_a_failed_download_is_one_line_naming_where_to_put_the_files(course, mon
     [weights] = prepare(config=course / "grading.yaml", items=("alexnet",))
     assert weights.status == "failed"
     assert "\n" not in weights.detail and "alexnet-owt-7be5be79.pth" in weights.detail
+
+
+def test_half_a_dataset_is_not_present_where_grading_would_use_the_stand_in(course, monkeypatch):
+    # Only the training split: grading reads the stand-in, so `prepare` must fetch and `doctor` must not say "ok".
+    formats.write_mnist(course / "data", torch.zeros(4, 28, 28, dtype=torch.uint8), torch.arange(4), train=True)
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(socket, "create_connection", offline)
+    [mnist] = prepare(config=course / "grading.yaml", items=("mnist",))
+    assert mnist.status == "failed"
+    finding = next(f for f in doctor(config=course / "grading.yaml") if f.name == "mnist")
+    assert not finding.ok and "stand-ins are used" in finding.detail

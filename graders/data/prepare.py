@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from graders.config import load_config
+from graders.data import presence
 
 # The course's two-class image task (ants and bees), as the PyTorch transfer-learning tutorial ships it.
 HYMENOPTERA_URL = "https://download.pytorch.org/tutorial/hymenoptera_data.zip"
@@ -31,7 +32,7 @@ def prepare(*, config: str | Path = "grading.yaml", items: tuple[str, ...] = ITE
 
 def _one(item: str, data: Path, weights: Path) -> Prepared:
     target = _where(item, data, weights)
-    if target.exists():
+    if presence.present(item, data_dir=data, weights_dir=weights):  # what grading reads, not just the folder
         return Prepared(item, "present", str(target))
     try:
         _download(item, data, weights)
