@@ -30,6 +30,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _proc import descendants, pss_mib  # noqa: E402  (bench/, this script's folder)
+
 from graders.batch import BatchResult, default_workers, grade_batch  # noqa: E402
 from graders.config import load_config  # noqa: E402
 from graders.demo import bundled_submissions  # noqa: E402
@@ -57,10 +59,10 @@ class MemoryPoll:
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
-            for pid, kind, rss in _descendants(os.getpid()):
-                key = (pid, kind)
+            for pid, cmdline, parent_cmdline, rss in descendants(os.getpid()):
+                key = (pid, _kind(cmdline, parent_cmdline))
                 old_rss, old_pss = self.peaks.get(key, (0.0, 0.0))
-                self.peaks[key] = (max(old_rss, rss), max(old_pss, _pss(pid)))
+                self.peaks[key] = (max(old_rss, rss), max(old_pss, pss_mib(pid)))
 
     def summary(self) -> dict[str, tuple[int, float, float]]:
         """kind -> (processes seen, largest peak PSS, largest peak RSS, in MiB)."""
@@ -68,39 +70,6 @@ class MemoryPoll:
         for (_, kind), peaks in self.peaks.items():
             found.setdefault(kind, []).append(peaks)
         return {kind: (len(v), max(p for _, p in v), max(r for r, _ in v)) for kind, v in found.items()}
-
-
-def _pss(pid: int) -> float:
-    """Proportional set size in MiB (0 when the process is gone or unreadable)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return float(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
-
-
-def _descendants(root: int) -> list[tuple[int, str, float]]:
-    table: dict[int, tuple[int, str, float]] = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
-            cmdline = (status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        rss = float(fields.get("VmRSS", "0 kB").split()[0]) / 1024
-        table[int(status.parent.name)] = (int(fields["PPid"]), cmdline, rss)
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    found, frontier = [], [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid in children.get(parent, []):
-            frontier.append(pid)
-            found.append((pid, _kind(table[pid][1], table.get(parent, (0, "", 0.0))[1]), table[pid][2]))
-    return found
 
 
 def _kind(cmdline: str, parent_cmdline: str) -> str:

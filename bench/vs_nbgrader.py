@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from _proc import descendants, pss_mib  # bench/, this script's folder
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 TARGET = 3.0
@@ -85,31 +87,32 @@ assert accuracy > 0.15, accuracy''',
 }
 
 
-def budgets() -> dict[str, str]:
-    """grading.yaml's topic-5 budget per model, as keyword arguments of the notebook's fit()."""
-    import yaml
+def budgets() -> dict[str, dict[str, float]]:
+    """grading.yaml's topic-5 budget per model (lenet, cifarnet): the topic's, with the model's overrides."""
+    from graders.config import load_config
 
-    topic = yaml.safe_load((ROOT / "grading.yaml").read_text())["topics"]["cnn"]
-    out = {}
-    for model, override in topic["variants"].items():
-        b = {**topic["budget"], **override}
-        out[model] = f"epochs={b['epochs']}, batch_size={b['batch_size']}, lr={b['lr']}"
-    return out
+    topic = load_config(ROOT / "grading.yaml").topic("cnn")
+    return {model: {**topic.budget, **override} for model, override in topic.variants.items()}
+
+
+def fit_arguments() -> dict[str, str]:
+    """Each model's budget as keyword arguments of the notebook's fit()."""
+    return {model: f"epochs={b['epochs']:g}, batch_size={b['batch_size']:g}, lr={b['lr']:g}"
+            for model, b in budgets().items()}
 
 
 def write_data(path: Path) -> None:
     """The grading data at the budget's sizes (real files when present, else the built-in stand-ins), as tensors."""
     import torch
-    import yaml
 
+    from graders.config import load_config
     from graders.data.vision import load_cifar10, load_mnist
 
-    topic = yaml.safe_load((ROOT / "grading.yaml").read_text())["topics"]["cnn"]
-    sizes = {m: {**topic["budget"], **o} for m, o in topic["variants"].items()}
+    config, sizes = load_config(ROOT / "grading.yaml"), budgets()
     data = {}
     for name, load, model in (("mnist", load_mnist, "lenet"), ("cifar", load_cifar10, "cifarnet")):
         for split, train, n in (("train", True, sizes[model]["n_train"]), ("test", False, sizes[model]["n_eval"])):
-            images = load(ROOT / "data", train=train, limit=n)
+            images = load(config.resolve(config.data_dir), train=train, limit=int(n))
             data[f"{name}_{split}"], data[f"{name}_{split}_labels"] = images.images, images.labels
     torch.save(data, path)
 
@@ -143,7 +146,7 @@ def build_course(folder: Path) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [cell(g, t, solution=g != "imports") for g, t in solution_cells()]
     nb.cells.append(cell("setup", SETUP.format(data=str(folder / "data.pt")), locked=True))
-    values = budgets()
+    values = fit_arguments()
     for grade_id, text in TESTS.items():
         nb.cells.append(cell(grade_id, text.format(**values), grade=True, locked=True, points=1))
     (folder / "source" / "cnn").mkdir(parents=True)
@@ -198,33 +201,7 @@ class PssPeak:
 
     def _poll(self) -> None:
         while not self._stop.wait(0.2):
-            self.mib = max(self.mib, sum(_pss_kib(pid) for pid in _descendants(os.getpid())) / 1024)
-
-
-def _descendants(root: int) -> list[int]:
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [], [root]
-    while frontier:
-        children = [pid for pid, parent in parents.items() if parent in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def _pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+            self.mib = max(self.mib, sum(pss_mib(pid) for pid, *_ in descendants(os.getpid())))
 
 
 def nbgrader_score(folder: Path) -> str:
