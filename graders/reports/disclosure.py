@@ -71,6 +71,15 @@ def concealed_checks(topic: TopicResult, audience: str) -> list[CheckResult]:
     return [c for c in topic.checks if not disclose(c, audience).listed]
 
 
+def concealed_line(topic: TopicResult, audience: str) -> str:
+    """ "Also 2 hidden checks worth 3 points, not shown here.", or "" when the audience sees every check."""
+    concealed = concealed_checks(topic, audience)
+    if not concealed:
+        return ""
+    worth = points_label(sum(c.max_points for c in concealed))
+    return f"Also {count(len(concealed), 'hidden check')} worth {worth}, not shown here."
+
+
 def numbered(index: int, topic: TopicResult) -> list[tuple[str, CheckResult]]:
     """Checks numbered "topic.check" from 1, the same in every format, so people can cite them."""
     return [(f"{index}.{i}", check) for i, check in enumerate(topic.checks, start=1)]

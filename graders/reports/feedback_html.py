@@ -73,12 +73,8 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
     rows = dc.listed_checks(index, topic, audience)
     if rows:
         lines += _table(rows, audience)
-    concealed = dc.concealed_checks(topic, audience)
-    if concealed:
-        worth = dc.points_label(sum(c.max_points for c in concealed))
-        lines.append(
-            f'<p class="concealed">Also {dc.count(len(concealed), "hidden check")} worth {worth}, not shown here.</p>'
-        )
+    if concealed := dc.concealed_line(topic, audience):
+        lines.append(f'<p class="concealed">{escape(concealed)}</p>')
     if topic.status == "graded":  # otherwise every check repeats the topic's one reason
         lines += _details(rows)
     if data := data_notice.data_line(topic, audience=audience):  # students: no paths (issue #13)

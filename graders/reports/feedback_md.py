@@ -46,10 +46,8 @@ def _topic(index: int, topic: TopicResult, audience: str) -> list[str]:
         lines += ["| # | Check | Result | Points | Measured | Threshold |", "|---|---|---|---|---|---|"]
         lines += [_row(number, check, seen, audience) for number, check, seen in rows]
         lines.append("")
-    concealed = dc.concealed_checks(topic, audience)
-    if concealed:
-        worth = dc.points_label(sum(c.max_points for c in concealed))
-        lines += [f"Also {dc.count(len(concealed), 'hidden check')} worth {worth}, not shown here.", ""]
+    if concealed := dc.concealed_line(topic, audience):
+        lines += [concealed, ""]
     if topic.status == "graded":  # otherwise every check repeats the topic's one reason
         lines += _details(rows)
     if data := data_notice.data_line(topic, audience=audience):  # students: no paths (issue #13)

@@ -103,11 +103,7 @@ def _rows(topic: TopicResult) -> list[Row]:
 
 
 def _concealed(topic: TopicResult) -> list[str]:
-    concealed = dc.concealed_checks(topic, AUDIENCE)
-    if not concealed:
-        return []
-    worth = dc.points_label(sum(c.max_points for c in concealed))
-    return [f"Also {dc.count(len(concealed), 'hidden check')} worth {worth}, not shown here."]
+    return [line] if (line := dc.concealed_line(topic, AUDIENCE)) else []
 
 
 def _listed(result: SubmissionResult) -> list[CheckResult]:
