@@ -26,7 +26,7 @@ test: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check graders tests
+	$(VENV)/bin/ruff check graders tests bench
 	$(VENV)/bin/mypy graders
 
 clean:

@@ -151,7 +151,7 @@ def main() -> None:
             for mode in args.modes.split(","):
                 # quiet's line per submission would bury the table
                 with MemoryPoll() as memory, contextlib.redirect_stdout(io.StringIO()):
-                    result = grade_batch(submissions, config=config, out=root / f"out-{mode}-{copies}", quiet=True,
+                    result = grade_batch(submissions, config=cfg, out=root / f"out-{mode}-{copies}", quiet=True,
                                          **MODES[mode])
                 print("\n".join(report(mode, result, memory.summary())), flush=True)
     print("fan/min: submissions per minute after the reference warm-up; all/min: over the whole batch, with\n"

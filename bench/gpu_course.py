@@ -22,15 +22,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graders.config import Config, load_config  # noqa: E402
-from graders.grading import grade_submission  # noqa: E402
+from graders.grading import GradingOptions, grade_submission  # noqa: E402
 
 
 def grade_topic(config: Config, topic: str, device: str) -> tuple[float, str, list[str]]:
     """(seconds, "points / max", failed checks) of the reference solution graded on `device`."""
-    on_device = dataclasses.replace(config, device=device)
+    on_device = config.with_overrides(device=device)
     started = time.perf_counter()
     result = grade_submission(config.root / "solutions", config=on_device, topics=[topic], hidden=True,
-                              name=f"reference-{device}", use_cache=False)
+                              name=f"reference-{device}", options=GradingOptions(use_cache=False))
     seconds = time.perf_counter() - started
     if result.environment.device != device:
         raise SystemExit(f"the worker ran on {result.environment.device}, not {device}")

@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from graders import checks  # noqa: E402
 from graders.config import load_config  # noqa: E402
-from graders.grading import grade_submission  # noqa: E402
+from graders.grading import GradingOptions, grade_submission  # noqa: E402
 from graders.runner import Reference  # noqa: E402
 from graders.worker import client  # noqa: E402
 
@@ -96,8 +96,8 @@ def measure(config, topics: list[str], reps: int, threads: list[int], condition:
                 for topic in topics:
                     for name, path, offset in cases(config, topic, count, out):
                         started, TIMED[:] = time.monotonic(), []
-                        result = grade_submission(path, config=cfg, hidden=True, topics=[topic], reference=reference,
-                                                  seed_offset=offset)
+                        options = GradingOptions(reference=reference, seed_offset=offset)
+                        result = grade_submission(path, config=cfg, hidden=True, topics=[topic], options=options)
                         check = next(c for c in result.checks() if c.name == "training_time")
                         took = TOOK.search(check.message or "")
                         wall_s, wall_ref, cpu_s, cpu_ref = TIMED[-1] if TIMED else (None,) * 4

@@ -15,8 +15,8 @@ import yaml
 
 from graders.config import Config, load_config
 from graders.errors import DeliveryError, GradingError
+from graders.harness import harness_files, pyproject_text, render_template
 from graders.pack import walk
-from graders.release import harness_files, pyproject_text, render_template
 from graders.reports import disclosure as dc
 from graders.results import SubmissionResult
 
@@ -26,13 +26,12 @@ _EXECUTABLE = 0o755 << 16
 _FILE = 0o644 << 16
 
 
-def build_autograder(*, out: str | Path = "autograder.zip", config: str | Path | Config = "grading.yaml",
+def build_autograder(*, out: str | Path = "autograder.zip", config: Config,
                      topics: list[str] | None = None, include_cache: bool = True,
                      include_data: bool = False) -> Path:
     """Write Gradescope's autograder zip: setup.sh and run_autograder at the root, beside the course
     (harness, grading.yaml, public and hidden tests, solutions, and the warm reference cache)."""
-    config = config if isinstance(config, Config) else load_config(config)
-    selected = _select(config, topics)
+    selected = _with_solutions(config, topics)
     files: dict[str, tuple[bytes, int]] = {
         "setup.sh": (render_template("gradescope/setup.sh").encode(), _EXECUTABLE),
         "run_autograder": (render_template("gradescope/run_autograder").encode(), _EXECUTABLE),
@@ -59,10 +58,9 @@ def build_autograder(*, out: str | Path = "autograder.zip", config: str | Path |
     return out
 
 
-def _select(config: Config, topics: list[str] | None) -> list[str]:
-    for name in topics or []:
-        config.topic(name)
-    selected = [t for t in config.topics if not topics or t in topics]
+def _with_solutions(config: Config, topics: list[str] | None) -> list[str]:
+    """The chosen topics (default: all), each with the reference solution its hidden tests need."""
+    selected = config.select(topics)
     for name in selected:
         spec = config.topics[name]
         if not (config.root / "solutions" / spec.folder / spec.module).is_file():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import io
 import json
@@ -22,11 +21,11 @@ from typing import Any
 import graders
 from graders.batch_progress import Progress, is_failure
 from graders.batch_sources import Entry, Source, content_hash, find_entries
-from graders.config import Config, Device, load_config
+from graders.config import Config, Device
 from graders.errors import BatchError, ReportError
 from graders.reports import ALL_FORMATS, AUDIENCES, read_result, write_batch_reports, write_reports
 from graders.reports._files import write_atomic
-from graders.results import Environment, SubmissionResult
+from graders.results import Environment, Status, SubmissionResult
 
 STUDENT_COPY = "student"  # <out>/<name>/student/: the reports a student may be sent, with --audience student
 SIDECAR = "batch.json"  # beside result.json: what it was graded from, so --resume can tell it is still valid
@@ -50,7 +49,7 @@ class BatchResult:
     stats: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
-def grade_batch(submissions: Source, *, config: str | Path = "grading.yaml", out: str | Path | None = None,
+def grade_batch(submissions: Source, *, config: Config, out: str | Path | None = None,
                 workers: int | None = None, resume: bool = False, force: bool = False, hidden: bool = True,
                 quiet: bool = False, scheduler: str | None = None, dask_local: int | None = None,
                 device: str | None = None, require_real_data: bool = False,
@@ -65,17 +64,15 @@ def grade_batch(submissions: Source, *, config: str | Path = "grading.yaml", out
                    device=device)
     if audience not in AUDIENCES:
         raise BatchError(f"--audience {audience!r}: choose one of {', '.join(AUDIENCES)}")
-    cfg = load_config(config)
-    for topic in topics:  # here, not in every worker: an unknown name would fail each submission alike
-        cfg.topic(topic)
+    config.select(topics)  # here, not in every worker: an unknown name would fail each submission alike
     if require_real_data:
-        require_real(cfg, list(topics) or list(cfg.topics))
-    folder = Path(out) if out is not None else cfg.resolve(cfg.reports_dir)
-    entries = find_entries(submissions, config=cfg, skip=folder)
+        require_real(config, list(topics) or list(config.topics))
+    folder = Path(out) if out is not None else config.resolve(config.reports_dir)
+    entries = find_entries(submissions, config=config, skip=folder)
     if not (resume or force) and any(folder.glob("*/result.json")):
         raise BatchError(f"{folder} already holds results of an earlier batch; pass --resume to grade only "
                          "what is missing or changed, or --force to grade everything again")
-    batch = _Batch(cfg, folder, hidden=hidden, device=device, resume=resume, topics=list(topics))
+    batch = _Batch(config, folder, hidden=hidden, device=device, resume=resume, topics=list(topics))
     batch.student_copies = audience == "student"
     jobs = batch.plan(entries)
     progress = Progress(len(entries), quiet=quiet)
@@ -83,7 +80,7 @@ def grade_batch(submissions: Source, *, config: str | Path = "grading.yaml", out
         for name, result in sorted(batch.results.items()):
             progress.known(result, reused=name in batch.reused)
         if jobs:
-            with _pool(cfg, workers=workers, scheduler=scheduler, dask_local=dask_local, device=device,
+            with _pool(config, workers=workers, scheduler=scheduler, dask_local=dask_local, device=device,
                        jobs=len(jobs)) as pool:
                 batch.warm(pool, progress)
                 pool.run(jobs, lambda job, reply: progress.advance(batch.finish(job, reply)))
@@ -114,7 +111,7 @@ class _Batch:
         self.cfg, self.out, self.hidden, self.device, self.resume = cfg, out, hidden, device, resume
         self.topics = topics or []  # empty: every topic
         self.key = grading_key(cfg, hidden=hidden, device=device, topics=self.topics)
-        self.digest = _with_device(cfg, device).digest()
+        self.digest = cfg.with_overrides(device=device).digest()
         self.results: dict[str, SubmissionResult] = {}
         self.reused: set[str] = set()
         self.entries: list[Entry] = []
@@ -127,7 +124,7 @@ class _Batch:
         self.entries = entries
         jobs: list[dict[str, Any]] = []
         for entry in entries:
-            if not entry.gradable:
+            if entry.status:  # the entry cannot be graded; its reason says why
                 self._record(self._unrun(entry.name, entry.path, entry.status, entry.reason), persist=False)
                 continue
             try:
@@ -218,7 +215,7 @@ class _Batch:
         except ReportError:
             return None
 
-    def _unrun(self, name: str, source: Path, status: str, reason: str) -> SubmissionResult:
+    def _unrun(self, name: str, source: Path, status: Status, reason: str) -> SubmissionResult:
         """A row for an entry that was not graded: no topics, so it lowers no topic's maximum."""
         env = Environment(torch_version=_torch_version(), device=self.device or self.cfg.device,
                           threads=self.cfg.threads, seed=self.cfg.seed, python=sys.version.split()[0],
@@ -336,17 +333,13 @@ def visible_gpus() -> list[str]:
 def grading_key(cfg: Config, *, hidden: bool, device: str | None = None, topics: Sequence[str] = ()) -> str:
     """Everything besides the submission that decides its result: settings, topics, tests, solutions, versions."""
     root = cfg.root
-    effective = _with_device(cfg, device)
+    effective = cfg.with_overrides(device=device)
     tests = [content_hash(p) for p in sorted(root.glob("assignments/*/test_*.py"))]
     trees = [content_hash(root / name) if (root / name).exists() else "-" for name in ("solutions", "hidden_tests")]
     # The topics only when chosen, so that the results of a batch of every topic keep their key.
     parts = [effective.digest(), str(hidden), graders.__version__, _torch_version(), *tests, *trees,
              *([f"topics={','.join(sorted(topics))}"] if topics else [])]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
-
-
-def _with_device(cfg: Config, device: str | None) -> Config:
-    return dataclasses.replace(cfg, device=device) if device else cfg  # type: ignore[arg-type]
 
 
 def _torch_version() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import resource
@@ -11,7 +10,10 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from graders.config import Config
 
 # Replies to the batch; a JSON line each. Jobs come on stdin the same way. Only JSON crosses, never pickle.
 Reply = dict[str, Any]
@@ -54,10 +56,13 @@ def handle(job: dict[str, Any]) -> Reply:
 
 
 def grade(job: dict[str, Any]) -> dict[str, Any]:
-    from graders.grading import grade_submission
+    from graders.grading import GradingOptions, grade_submission
 
-    result = grade_submission(job["source"], config=job_config(job), hidden=job["hidden"], topic=job.get("topic"),
-                              topics=job.get("topics"), name=job["name"], deny=[Path(p) for p in job.get("deny", [])])
+    # A single file is graded on its own topic (from its name) unless the batch chose topics (--topic).
+    own = job.get("topic")
+    options = GradingOptions(deny=[Path(p) for p in job.get("deny", [])], file_topic=own)
+    result = grade_submission(job["source"], config=job_config(job), hidden=job["hidden"],
+                              topics=job.get("topics") or ([own] if own else None), name=job["name"], options=options)
     return {"result": result.to_dict()}
 
 
@@ -78,7 +83,7 @@ def warm_reference(job: dict[str, Any]) -> dict[str, Any]:
     return {"failed": failed}
 
 
-def job_config(job: dict[str, Any]) -> Any:
+def job_config(job: dict[str, Any]) -> Config:
     """grading.yaml with the batch's overrides: its reports folder (denied to workers like reports_dir) and
     the device. It must be the grading.yaml the batch started with: one edited mid-batch would grade some
     students under other settings than the rest, and than their batch.json says."""
@@ -86,13 +91,9 @@ def job_config(job: dict[str, Any]) -> Any:
     from graders.errors import ConfigError
     from graders.runner import hideable
 
-    config = load_config(job["config"])
-    changes: dict[str, Any] = {}
-    if job.get("out") and hideable(Path(job["out"])):
-        changes["reports_dir"] = job["out"]
-    if job.get("device"):
-        changes["device"] = job["device"]
-    config = dataclasses.replace(config, **changes) if changes else config
+    out = job.get("out")
+    config = load_config(job["config"]).with_overrides(device=job.get("device"),
+                                                       reports_dir=out if out and hideable(Path(out)) else None)
     if job.get("digest") and config.digest() != job["digest"]:
         raise ConfigError(f"{job['config']} changed during the batch; rerun with --resume once it is final")
     return config

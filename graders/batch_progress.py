@@ -6,13 +6,8 @@ import time
 from typing import Any
 
 from graders.reports import disclosure as dc
-from graders.reports.summary import batch_counts, needs_look
+from graders.reports.summary import batch_counts, needs_look, worker_failures
 from graders.results import SCORED, SubmissionResult
-
-
-def worker_failures(result: SubmissionResult) -> int:
-    """Checks that lost their worker (crash, timeout): the plugin's typed cause, never the message's words."""
-    return sum(c.cause == "worker" for c in result.checks())
 
 
 def is_failure(result: SubmissionResult) -> bool:

@@ -10,12 +10,13 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from graders.config import Config
 from graders.errors import BatchError
+from graders.results import Status
 
 GRADESCOPE_METADATA = "submission_metadata.yml"
 KINDS = (".zip", ".py", ".ipynb")
@@ -35,12 +36,8 @@ class Entry:
     label: str = ""  # the entry as listed in the submissions folder (alice.zip, submission_123)
     topic: str | None = None  # set for a single .py/.ipynb file
     students: list[dict[str, str]] = field(default_factory=list)  # Gradescope submitters: name, email, sid
-    status: str = ""  # for an entry that is not graded: the SubmissionResult status it gets
+    status: Status | Literal[""] = ""  # for an entry that is not graded: the SubmissionResult status it gets
     reason: str = ""
-
-    @property
-    def gradable(self) -> bool:
-        return not self.status
 
 
 Source = str | Path | Mapping[str, Path]

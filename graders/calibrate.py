@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from graders.config import Config, load_config
+from graders.config import Config
 from graders.errors import ConfigError
 from graders.results import CheckResult
 
@@ -79,7 +79,7 @@ class Calibration:
         return text
 
 
-def calibrate(*, config: str | Path = "grading.yaml", seeds: int = 3, threads: Sequence[int] = (1, 2),
+def calibrate(*, config: Config, seeds: int = 3, threads: Sequence[int] = (1, 2),
               margin: float = 0.02, topics: list[str] | None = None, write: bool = True,
               time_margin: float = TIME_MARGIN, honest: Sequence[str | Path] | None = None,
               slow: Sequence[str | Path] | None = None) -> list[Calibration]:
@@ -89,20 +89,19 @@ def calibrate(*, config: str | Path = "grading.yaml", seeds: int = 3, threads: S
     configured thread count, plus `honest` submissions (default `examples/*_variant_styles`), each once per seed;
     `slow` ones (default `examples/*_per_sample_loop`) are timed once, to report whether the threshold fails them.
     """
-    cfg = load_config(config)
-    found = _calibrations(cfg, topics, margin=margin, time_margin=time_margin)
-    honest_paths = _examples(cfg, "*_variant_styles") if honest is None else [Path(p) for p in honest]
-    slow_paths = _examples(cfg, "*_per_sample_loop") if slow is None else [Path(p) for p in slow]
+    found = _calibrations(config, topics, margin=margin, time_margin=time_margin)
+    honest_paths = _examples(config, "*_variant_styles") if honest is None else [Path(p) for p in honest]
+    slow_paths = _examples(config, "*_per_sample_loop") if slow is None else [Path(p) for p in slow]
     for count in threads:
-        _measure(dataclasses.replace(cfg, threads=count), found, seeds=seeds, timed=count == cfg.threads,
+        _measure(dataclasses.replace(config, threads=count), found, seeds=seeds, timed=count == config.threads,
                  honest=honest_paths, slow=slow_paths)
     missing = [f"{c.topic}.{c.check}" for c in found.values() if c.marked and not c.ratios]
     if missing:
-        raise ConfigError(f"{cfg.path}: timing checks are calibrated from runs at the configured {cfg.threads} "
-                          f"thread(s), and --threads {cfg.threads} was not run: {', '.join(missing)}")
+        raise ConfigError(f"{config.path}: timing checks are calibrated from runs at the configured {config.threads} "
+                          f"thread(s), and --threads {config.threads} was not run: {', '.join(missing)}")
     results = [c for c in found.values() if c.ratios]  # a timing check only reported, without runs: left out
     if write:
-        rewrite_thresholds(cfg.path, [c for c in results if c.marked])
+        rewrite_thresholds(config.path, [c for c in results if c.marked])
     return results
 
 
@@ -127,7 +126,7 @@ def _measure(run_cfg: Config, found: dict[tuple[str, str], Calibration], *, seed
              honest: list[Path], slow: list[Path]) -> None:
     """The reference under shifted seeds at one thread count; where `timed` (grading's thread count, the only one
     whose seconds mean anything), the honest and slow examples too."""
-    from graders.grading import grade_submission
+    from graders.grading import GradingOptions, grade_submission
     from graders.runner import Reference
 
     selected = sorted({t for t, _ in found})
@@ -135,8 +134,8 @@ def _measure(run_cfg: Config, found: dict[tuple[str, str], Calibration], *, seed
     reference = Reference(run_cfg, use_cache=not timed)
     try:
         for offset in range(1, seeds + 1):
-            result = grade_submission(run_cfg.root / "solutions", config=run_cfg, hidden=True, reference=reference,
-                                      topics=selected, seed_offset=offset)
+            result = grade_submission(run_cfg.root / "solutions", config=run_cfg, hidden=True, topics=selected,
+                                      options=GradingOptions(reference=reference, seed_offset=offset))
             for check in result.checks():
                 cal = found.get((check.topic, check.name))
                 if cal is not None and (timed or not cal.timing):
@@ -156,13 +155,14 @@ def _examples(cfg: Config, pattern: str) -> list[Path]:
 def _time(path: Path, cfg: Config, reference: Reference, topics: list[str], found: dict[tuple[str, str], Calibration],
           into: str, offset: int = 0) -> None:
     """Grade `path` on the topics it has a module for; add its timing ratios to `into` of their calibrations."""
-    from graders.grading import grade_submission
+    from graders.grading import GradingOptions, grade_submission
 
     own = [t for t in topics if (path / cfg.topics[t].folder / cfg.topics[t].module).is_file()
            and any(c.timing for (ct, _), c in found.items() if ct == t)]
     if not own:
         return
-    result = grade_submission(path, config=cfg, hidden=True, reference=reference, topics=own, seed_offset=offset)
+    result = grade_submission(path, config=cfg, hidden=True, topics=own,
+                              options=GradingOptions(reference=reference, seed_offset=offset))
     for check in result.checks():
         cal = found.get((check.topic, check.name))
         if cal is not None and cal.timing:

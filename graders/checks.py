@@ -10,6 +10,8 @@ from typing import Any
 
 import torch
 
+from graders.results import Cause
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -20,7 +22,7 @@ class Outcome:
     measured: float | None = None
     threshold: float | None = None
     hint: str = ""
-    cause: str = ""  # "" for a verdict on the check's subject; "invalid" for output of the wrong kind (results.CAUSES)
+    cause: Cause = ""  # "" for a verdict on the check's subject; "invalid" for output of the wrong kind
 
 
 def diagnosed(outcome: Outcome, diagnosis: str) -> Outcome:
@@ -39,7 +41,7 @@ def ok(message: str, **figures: Any) -> Outcome:
     return Outcome(True, message, **figures)
 
 
-def fail(message: str, *, hint: str = "", cause: str = "", **figures: Any) -> Outcome:
+def fail(message: str, *, hint: str = "", cause: Cause = "", **figures: Any) -> Outcome:
     return Outcome(False, message, hint=hint, cause=cause, **figures)
 
 

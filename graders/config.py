@@ -7,6 +7,7 @@ import hashlib
 import json
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,8 +15,8 @@ from typing import Any, Literal
 import yaml
 
 from graders.errors import ConfigError
+from graders.results import Visibility
 
-Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 Device = Literal["auto", "cpu", "cuda"]
 Calibrate = Literal["none", "higher_is_better", "lower_is_better"]
 
@@ -70,9 +71,6 @@ class TopicConfig:
     variants: dict[str, dict[str, float]] = doc("per-model budget overrides, for a topic with several models",
                                                 factory=dict)
 
-    def check(self, name: str) -> CheckConfig:
-        return self.checks[name]
-
 
 @dataclass(frozen=True)
 class Config:
@@ -104,6 +102,24 @@ class Config:
         if name not in self.topics:
             raise ConfigError(f"{self.path}: no topic {name!r}; topics are: {', '.join(self.topics)}")
         return self.topics[name]
+
+    def select(self, topics: Iterable[str] | None = None) -> list[str]:
+        """The named topics in grading.yaml's order (None or none named: every topic); an unknown name is a
+        ConfigError listing the known ones, before anything is graded."""
+        chosen = list(topics or ())
+        for name in chosen:
+            self.topic(name)
+        return [t for t in self.topics if not chosen or t in chosen]
+
+    def with_overrides(self, *, device: str | None = None, reports_dir: str | Path | None = None) -> Config:
+        """This config with the settings a command line overrides (a batch's --device and --out); None keeps
+        grading.yaml's. One place, so the batch and its grading processes apply them alike (and digest alike)."""
+        if device and device not in typing.get_args(Device):
+            raise ConfigError(f"device {device!r}: choose one of {', '.join(typing.get_args(Device))}")
+        changes: dict[str, str] = {"device": device} if device else {}
+        if reports_dir:
+            changes["reports_dir"] = str(reports_dir)
+        return dataclasses.replace(self, **changes) if changes else self  # type: ignore[arg-type]
 
     def topic_by_folder(self, folder: str) -> str | None:
         return next((name for name, t in self.topics.items() if t.folder == folder), None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graders.batch import BatchResult, grade_batch
-from graders.config import load_config
+from graders.config import Config, load_config
 
 
 def bundled_submissions(root: Path) -> dict[str, Path]:
@@ -17,10 +17,9 @@ def bundled_submissions(root: Path) -> dict[str, Path]:
     return found
 
 
-def run_demo(*, config: str | Path = "grading.yaml", out: str | Path | None = None) -> BatchResult:
+def run_demo(*, config: Config, out: str | Path | None = None) -> BatchResult:
     """Grade every bundled submission with the hidden tests, in parallel, into reports/ (regraded each time)."""
-    cfg = load_config(config)
-    return grade_batch(bundled_submissions(cfg.root), config=cfg.path, out=out, force=True)
+    return grade_batch(bundled_submissions(config.root), config=config, out=out, force=True)
 
 
 def print_class(batch: BatchResult) -> None:
@@ -39,4 +38,4 @@ def print_class(batch: BatchResult) -> None:
 
 
 if __name__ == "__main__":
-    print_class(run_demo())
+    print_class(run_demo(config=load_config()))

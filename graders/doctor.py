@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graders.config import Config, load_config
+from graders.config import Config
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -29,10 +29,9 @@ class Finding:
     required: bool = False  # not ok and required: grading here would not be safe or would fail
 
 
-def doctor(*, config: str | Path | Config = "grading.yaml") -> list[Finding]:
+def doctor(*, config: Config) -> list[Finding]:
     """Everything `grade doctor` reports, in display order; `problems()` picks the ones that matter."""
-    cfg = config if isinstance(config, Config) else load_config(config)
-    return [*_protections(), *_torch(cfg), _threads(cfg), *_files(cfg), _cache(cfg)]
+    return [*_protections(), *_torch(config), _threads(config), *_files(config), _cache(config)]
 
 
 def problems(findings: Iterable[Finding]) -> list[Finding]:

@@ -1,5 +1,9 @@
 """Exceptions the library raises; the CLI turns each into a one-line message and an exit code."""
 
+from __future__ import annotations
+
+from graders.results import Cause
+
 
 class GradingError(Exception):
     """Base class: anything the harness reports to a person instead of a traceback."""
@@ -42,9 +46,9 @@ class TaskFailed(GradingError):
 
     exit_code = 6
 
-    def __init__(self, message: str, *, kind: str = "error"):
+    def __init__(self, message: str, *, kind: Cause = "error"):
         super().__init__(message)
-        self.kind = kind  # "not_implemented", "missing", "error", "invalid", "not_loaded" (the import failed)
+        self.kind: Cause = kind  # the failed check's cause: "not_implemented", "missing", "not_loaded"...
 
 
 class ReportError(GradingError):

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graders.config import Config, TopicConfig, load_config
+from graders.config import Config, TopicConfig
 from graders.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -128,9 +128,9 @@ def course_files(config: Config) -> dict[Path, str]:
     return files
 
 
-def generate(*, config: str | Path = "grading.yaml", check: bool = False) -> list[Path]:
+def generate(*, config: Config, check: bool = False) -> list[Path]:
     """Write the generated files; with `check`, write nothing and return the stale ones."""
-    files = course_files(load_config(config))
+    files = course_files(config)
     stale = [path for path, text in files.items() if not path.is_file() or path.read_text("utf-8") != text]
     if not check:
         for path in stale:

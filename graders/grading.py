@@ -7,6 +7,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ from typing import Any
 import pytest
 
 import graders
-from graders.config import Config, load_config
+from graders.config import Config
 from graders.data import presence
 from graders.errors import ConfigError, GradingError, TaskFailed
-from graders.plugin import GradingPlugin
+from graders.plugin import GradingPlugin, Runs
 from graders.results import Environment, SubmissionResult, TopicResult
 from graders.runner import Reference, TaskRunner, deny_paths, resolve_device
 from graders.submission import Submission, open_submission
@@ -35,45 +36,71 @@ class _Unreadable:
         raise TaskFailed(self.reason, kind="missing")
 
 
-def grade_submission(path: str | Path, *, config: str | Path | Config = "grading.yaml", hidden: bool = False,
-                     topics: list[str] | None = None, topic: str | None = None, name: str | None = None,
-                     reference: Reference | None = None, use_cache: bool = True,
-                     seed_offset: int = 0, deny: Sequence[Path] = ()) -> SubmissionResult:
-    """Grade `path` (folder, .zip, or .py/.ipynb with `topic`); public tests, plus hidden ones if `hidden`.
+@dataclass(frozen=True)
+class GradingOptions:
+    """What the harness's own callers set beyond grade_submission's public arguments."""
 
-    `seed_offset` trains the submission under another seed than the reference (see `grade calibrate`);
-    `deny` adds folders the worker must not read (a batch's other submissions).
-    """
-    config = config if isinstance(config, Config) else load_config(config)
+    reference: Reference | None = None  # one shared across gradings (left open); None: one for this grading
+    use_cache: bool = True  # whether the Reference made here reads and fills the reference cache
+    seed_offset: int = 0  # trains the submission under another seed than the reference (see `grade calibrate`)
+    deny: Sequence[Path] = ()  # folders the worker must not read besides the submission's (a batch's others)
+    # A single .py/.ipynb's topic where `topics` names several or others: a batch's file, named for its topic.
+    file_topic: str | None = None
+
+
+def grade_submission(path: str | Path, *, config: Config, hidden: bool = False, topics: Sequence[str] | None = None,
+                     name: str | None = None, options: GradingOptions = GradingOptions()) -> SubmissionResult:
+    """Grade `path` (a folder, a .zip, or a .py/.ipynb of the one topic named) on `topics` (default: all): the
+    public tests, and the hidden ones too if `hidden`."""
     warm_up(config.threads)  # a no-op when the zygote runs already
-    selected = _select(config, topics or ([topic] if topic else None))
+    selected = config.select(topics)
     started, clock = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
-    own_reference = reference is None
-    reference = reference or Reference(config, use_cache=use_cache)
+    file_topic = options.file_topic or (topics[0] if topics and len(topics) == 1 else None)
     with tempfile.TemporaryDirectory(prefix="grade-") as tmp:
+        failure = ""
         try:
             submission: Submission | None = open_submission(path, config=config, workdir=Path(tmp),
-                                                            topic=topic, name=name)
+                                                            topic=file_topic, name=name)
         except GradingError as exc:
             submission, failure = None, str(exc)
-        # The submission's own folder and its neighbours (classmates beside it) are denied too, where
-        # hiding them keeps what a worker needs visible.
-        source = Path(path).resolve()
-        extra = [source, source.parent, *deny] if submission is not None else []
-        with Worker(workdir=Path(tmp), config=config, deny_paths=deny_paths(config, *extra)) as worker:
+        with _worker(Path(path), config, submission, options, Path(tmp)) as worker:
             student = TaskRunner(submission, worker, config) if submission else _Unreadable(failure)
-            try:
-                plugin = run_tests(config, selected, hidden=hidden, student=student, reference=reference,
-                                   seed_offset=seed_offset)
-            finally:
-                if own_reference:
-                    reference.close()
+            plugin = _run_with_reference(config, selected, hidden, student, options)
             timed_out = worker.timed_out
         result = SubmissionResult(
             submission=name or (submission.name if submission else Path(path).name), source=str(path),
             environment=_environment(config, worker), hidden=hidden, started_at=started,
             topics=[_topic_result(config, t, plugin, submission) for t in selected],
         )
+    _settle(result, config, submission, failure, timed_out=timed_out)
+    result.duration_s = round(time.monotonic() - clock, 3)
+    return result
+
+
+def _worker(source: Path, config: Config, submission: Submission | None, options: GradingOptions,
+            workdir: Path) -> Worker:
+    """The submission's worker. Its own folder and its neighbours (classmates beside it) are denied too, where
+    hiding them keeps what a worker needs visible."""
+    source = source.resolve()
+    extra = [source, source.parent, *options.deny] if submission is not None else []
+    return Worker(workdir=workdir, config=config, deny_paths=deny_paths(config, *extra))
+
+
+def _run_with_reference(config: Config, topics: list[str], hidden: bool, student: Runs,
+                        options: GradingOptions) -> GradingPlugin:
+    """run_tests with the options' reference, or one made (and closed) for this grading."""
+    reference = options.reference or Reference(config, use_cache=options.use_cache)
+    try:
+        return run_tests(config, topics, hidden=hidden, student=student, reference=reference,
+                         seed_offset=options.seed_offset)
+    finally:
+        if options.reference is None:
+            reference.close()
+
+
+def _settle(result: SubmissionResult, config: Config, submission: Submission | None, failure: str, *,
+            timed_out: bool) -> None:
+    """The submission's status: not opened, or stopped by its time limit; else its notes."""
     if submission is None:
         result.status, result.reason = "failed to load", failure
     else:
@@ -82,14 +109,6 @@ def grade_submission(path: str | Path, *, config: str | Path | Config = "grading
         result.status = "timed out"
         result.reason = (f"the submission's time limit ({config.limits.submission_s:g} s) was used up: the worker "
                          "was stopped and the checks still to run failed")
-    result.duration_s = round(time.monotonic() - clock, 3)
-    return result
-
-
-def _select(config: Config, topics: list[str] | None) -> list[str]:
-    for name in topics or []:
-        config.topic(name)
-    return [t for t in config.topics if topics is None or t in topics]
 
 
 def test_files(config: Config, topics: list[str], *, hidden: bool) -> tuple[list[Path], set[Path]]:
@@ -101,7 +120,7 @@ def test_files(config: Config, topics: list[str], *, hidden: bool) -> tuple[list
     return [f for d in dirs for f in sorted(d.glob("test_*.py"))], public_dirs
 
 
-def run_tests(config: Config, topics: list[str], *, hidden: bool, student: Any, reference: Any,
+def run_tests(config: Config, topics: list[str], *, hidden: bool, student: Runs, reference: Runs,
               seed_offset: int = 0) -> GradingPlugin:
     """The pytest session over the instructor's test files, `student` and `reference` answering tasks."""
     files, public_dirs = test_files(config, topics, hidden=hidden)
@@ -163,12 +182,8 @@ def _environment(config: Config, worker: Worker) -> Environment:
     )
 
 
-def check_topic(topic: str, *, submission: str | Path | None = None,
-                config: str | Path | Config = "grading.yaml") -> SubmissionResult:
+def check_topic(topic: str, *, config: Config, submission: str | Path | None = None) -> SubmissionResult:
     """A student's self-check: public tests of one topic on their working copy (assignments/ by default)."""
-    config = config if isinstance(config, Config) else load_config(config)
     config.topic(topic)
     path = Path(submission) if submission else config.root / "assignments"
-    single = path.suffix in (".py", ".ipynb")
-    return grade_submission(path, config=config, topics=[topic], topic=topic if single else None, hidden=False,
-                            name="self-check")
+    return grade_submission(path, config=config, topics=[topic], hidden=False, name="self-check")

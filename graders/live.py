@@ -210,8 +210,7 @@ def _grade(module: KernelModule, config: Config, topic: str, *, hidden: bool, qu
         # Under autograde anything on stderr costs the grade cell all its points (nbgrader's determine_grade).
         muted = contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext()
         with muted:
-            return grade_submission(path, config=config, topic=topic, topics=[topic], hidden=hidden,
-                                    name="live check")
+            return grade_submission(path, config=config, topics=[topic], hidden=hidden, name="live check")
 
 
 def name_cells(result: SubmissionResult, module: KernelModule, filename: str) -> None:

@@ -12,11 +12,11 @@ import torch
 from graders.checks import Outcome
 from graders.config import Config, TopicConfig
 from graders.errors import GradingError, TaskFailed, WorkerError
-from graders.results import CheckResult
+from graders.results import Cause, CheckResult
 
 # The hint for a failure that is not the check's own verdict (issue #12): about its cause, never the check's usual
 # advice ("check the learning rate" for a NameError would send a student the wrong way).
-_HINTS = {
+_HINTS: dict[Cause, str] = {
     "not_implemented": "implement the function: it still raises NotImplementedError",
     "missing": "keep the file, class and function names from the assignment",
     "invalid": "check the return type and shape against the docstring",
@@ -46,12 +46,21 @@ class CheckFailed(AssertionError):
 
 @dataclass
 class TopicContext:
-    """What a test knows about its topic: name, budget, thresholds and the seed."""
+    """What a test knows about its topic: name, budget, thresholds, the seeds, and the folders its data and
+    weights are read from (resolved here once, so no helper resolves them again)."""
 
     name: str
     spec: TopicConfig
     seed: int
     eval_seed: int  # for generated held-out data: never sent to a worker
+    data_dir: Path  # grading.yaml's data_dir, relative to the course folder
+    weights_dir: Path  # grading.yaml's weights_dir, `~` expanded
+
+    @classmethod
+    def of(cls, config: Config, name: str) -> TopicContext:
+        """The context of topic `name` under `config` (KeyError for a topic the config lacks)."""
+        return cls(name, config.topics[name], config.seed, config.eval_seed_for(name),
+                   config.resolve(config.data_dir), Path(config.weights_dir).expanduser())
 
     @property
     def budget(self) -> dict[str, float]:
@@ -97,7 +106,7 @@ class _Record:
     outcomes: list[Outcome] = field(default_factory=list)
     failure: str = ""
     hint: str = ""
-    cause: str = ""  # results.CAUSES
+    cause: Cause = ""
     passed: bool = False
     duration_s: float = 0.0
 
@@ -162,8 +171,7 @@ class GradingPlugin:
 
     @pytest.fixture
     def topic(self, request: pytest.FixtureRequest) -> TopicContext:
-        name = self._topic_of(request)
-        return TopicContext(name, self._config.topics[name], self._config.seed, self._config.eval_seed_for(name))
+        return TopicContext.of(self._config, self._topic_of(request))
 
     @pytest.fixture
     def submission(self, request: pytest.FixtureRequest) -> TopicProxy:
@@ -224,8 +232,8 @@ class GradingPlugin:
         )
 
 
-def _explain(exc: BaseException) -> tuple[str, str, str]:
-    """A failure's one-line message, hint and cause (results.CAUSES); never a traceback."""
+def _explain(exc: BaseException) -> tuple[str, str, Cause]:
+    """A failure's one-line message, hint and cause; never a traceback."""
     if isinstance(exc, CheckFailed):
         outcome = exc.outcome
         return outcome.message, outcome.hint or _HINTS.get(outcome.cause, ""), outcome.cause

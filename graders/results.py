@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 # Bump when a field changes meaning or disappears; adding optional fields keeps the version.
 SCHEMA_VERSION = 1
 
-VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
-STATUSES = ("graded", "failed to load", "timed out", "not submitted", "error")
-# Statuses whose points stand: every check ran, or ran until the submission's time limit stopped its worker
-# ("timed out": the checks left failed with that reason). The others have no scored checks to speak of.
-SCORED = ("graded", "timed out")
-# Why a check failed, as a typed field (issue #12; never parsed back out of the message): "" for the check's own
-# verdict on its subject, or what kept it from judging that subject. "not_loaded": the topic's module does not
-# import, so the check did not run.
-CAUSES = ("", "not_implemented", "missing", "invalid", "error", "not_loaded", "worker", "grader")
+# The vocabulary of a result, each written once: Literal types so that result.json holds the plain strings
+# (result.schema.json lists the same values, a test keeps them equal) and mypy checks every comparison with them
+# (strict_equality), where a misspelt status would otherwise just never match (issue #15).
+
+# Of a submission or a topic. "failed to load": the submission (or the topic's module) could not be opened or
+# imported; "timed out": the submission's time limit stopped its worker, the checks left failed with that reason;
+# "not submitted": no file for it; "error": the batch could not grade it (its grading process failed, or two
+# entries name one student).
+Status = Literal["graded", "failed to load", "timed out", "not submitted", "error"]
+STATUSES: tuple[Status, ...] = get_args(Status)
+# Statuses whose points stand: every check ran, or ran until the time limit stopped the worker. The others have no
+# scored checks to speak of.
+SCORED: tuple[Status, ...] = ("graded", "timed out")
+
+# Who sees a check and when: Gradescope's values (grading.yaml's `visibility`).
+Visibility = Literal["visible", "hidden", "after_due_date", "after_published"]
+VISIBILITIES: tuple[Visibility, ...] = get_args(Visibility)
+
+# Why a check failed, set where the failure is detected (issue #12; never parsed back out of the message): "" for
+# the check's own verdict on its subject, or what kept it from judging that subject. From the student's code in the
+# worker: "not_implemented", "missing" (a name or file), "invalid" (output of the wrong kind), "error" (it raised),
+# "not_loaded" (the topic's module does not import, so the check did not run); "worker": the worker crashed, timed
+# out or broke the protocol; "grader": the harness itself failed.
+Cause = Literal["", "not_implemented", "missing", "invalid", "error", "not_loaded", "worker", "grader"]
+CAUSES: tuple[Cause, ...] = get_args(Cause)
 
 
 @dataclass
@@ -34,7 +46,7 @@ class CheckResult:
     max_points: float
     passed: bool
     message: str
-    visibility: str = "visible"
+    visibility: Visibility = "visible"
     public: bool = True
     description: str = ""
     hint: str = ""
@@ -42,7 +54,7 @@ class CheckResult:
     threshold: float | None = None
     show_threshold: bool = True
     duration_s: float = 0.0
-    cause: str = ""
+    cause: Cause = ""
 
     @property
     def verdict(self) -> str:
@@ -66,7 +78,7 @@ class TopicResult:
     name: str
     title: str
     checks: list[CheckResult] = field(default_factory=list)
-    status: str = "graded"
+    status: Status = "graded"
     reason: str = ""
     data_sources: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -116,7 +128,7 @@ class SubmissionResult:
     source: str
     environment: Environment
     topics: list[TopicResult] = field(default_factory=list)
-    status: str = "graded"
+    status: Status = "graded"
     reason: str = ""
     hidden: bool = False
     started_at: str = ""
@@ -164,24 +176,3 @@ class SubmissionResult:
         fields = {k: v for k, v in data.items() if k not in ("topics", "environment", "points", "max_points")}
         return cls(**fields, topics=topics, environment=Environment(**data["environment"]))
 
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON so that a reader (or a batch killed mid-write) never sees a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def load_result(path: Path) -> SubmissionResult:
-    """Read a result.json back into dataclasses."""
-    with open(path, encoding="utf-8") as handle:
-        return SubmissionResult.from_dict(json.load(handle))

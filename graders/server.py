@@ -94,6 +94,21 @@ def check(topic: str, *, submission: Path | None, config: Config,
     graders.grading.check_topic gives in-process. ServerError when no server can be started or reached."""
     message = {"op": "check", "topic": topic, "submission": str(submission.resolve()) if submission else None,
                "config": str(config.path.resolve()), "cwd": os.getcwd()}
+    return _graded(message, config=config, on_wait=on_wait)
+
+
+def submission(path: str, *, hidden: bool, topic: str | None, name: str | None, config: Config,
+               on_wait: Callable[[str], None] | None = None) -> SubmissionResult:
+    """`grade submission` answered by this user's server: the result graders.grading.grade_submission gives
+    in-process. ServerError when no server can be started or reached."""
+    # `path` goes as typed, with our folder: the server grades it from there, so the result names its source
+    # as an in-process grading does (result.json, the reports).
+    message = {"op": "submission", "path": path, "hidden": hidden, "topic": topic, "name": name,
+               "config": str(config.path.resolve()), "cwd": os.getcwd()}
+    return _graded(message, config=config, on_wait=on_wait)
+
+
+def _graded(message: dict[str, Any], *, config: Config, on_wait: Callable[[str], None] | None) -> SubmissionResult:
     reply = request(message, start=True, threads=config.threads, on_wait=on_wait)
     if "error" in reply:
         raise _rebuilt(reply["error"])

@@ -1,4 +1,4 @@
-"""The grading server's process: one request at a time on a Unix socket, each graded as `grade check` grades."""
+"""The grading server's process: one request at a time on a Unix socket, each graded as it would be in-process."""
 
 from __future__ import annotations
 
@@ -17,15 +17,30 @@ import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import graders
-from graders.errors import GradingError, ServerError
+from graders import server_answer
+from graders.errors import ServerError
 from graders.server import LOCK, LOG, SOCKET, fingerprint, peer_uid, receive, send
+from graders.server_answer import answer, error, log
+
+if TYPE_CHECKING:
+    from graders.config import Config
+    from graders.results import SubmissionResult
+    from graders.server_twin import Twin
 
 _LOCK_S = 10.0  # how long a new server waits for a stopping one to end (closing its zygote takes up to 2 s)
 # The course folders pytest imports test modules from (graders.grading.test_files), and hidden tests' helpers.
-_COURSE_TESTS = ("assignments", "hidden_tests")
+_TEXT, _TEXT_OR_NONE, _FLAG = (str,), (str, type(None)), (bool,)
+# The gradings a server does, and the fields of each request: the keyword arguments of check_topic and
+# grade_submission that the CLI passes, plus the config's path and the client's folder.
+_GRADINGS: dict[str, dict[str, tuple[type, ...]]] = {
+    "check": {"topic": _TEXT, "submission": _TEXT_OR_NONE, "config": _TEXT, "cwd": _TEXT},
+    "submission": {"path": _TEXT, "hidden": _FLAG, "topic": _TEXT_OR_NONE, "name": _TEXT_OR_NONE, "config": _TEXT,
+                   "cwd": _TEXT},
+}
+_TYPE_NAMES = {_TEXT: "a string", _TEXT_OR_NONE: "a string or null", _FLAG: "true or false"}
 
 
 class Server:
@@ -38,6 +53,7 @@ class Server:
         self.clock = time.monotonic()
         self.requests = 0
         self.running = True
+        self.twin: Twin | None = None  # forked on the first `grade submission`: checks never pay for it
 
     def run(self) -> None:
         """Serve connections one after the other (a second client waits in the backlog) until stopped or idle."""
@@ -68,9 +84,9 @@ class Server:
             send(conn, {"pid": os.getpid(), "fingerprint": self.fingerprint})
             message = receive(stream)
             op = message.get("op")
-            if op == "check":
+            if op in _GRADINGS:
                 with stopped_if_gone(conn, on_stop=self._fresh_zygote):
-                    reply = self._check(message)
+                    reply = self._grade(message)
             elif op == "status":
                 reply = self.status()
             elif op == "stop":
@@ -80,15 +96,20 @@ class Server:
                 reply = {"error": {"type": "ServerError", "message": f"unknown request {op!r}", "exit_code": 10}}
             send(conn, reply)
 
-    def _check(self, message: dict[str, Any]) -> dict[str, Any]:
+    def _grade(self, message: dict[str, Any]) -> dict[str, Any]:
         self.requests += 1
         clock = time.monotonic()
+        if message.get("op") == "submission" and self.twin is None:
+            from graders.server_twin import Twin
+
+            self.twin = Twin(lock=self.folder / LOCK)
         try:
-            reply = grade(message)
+            reply = grade(message, twin=self.twin)
         finally:
             os.chdir(self.folder)
         outcome = reply["error"]["message"] if "error" in reply else reply["result"]["status"]
-        log(f"check {message.get('topic')!r}: {outcome} in {time.monotonic() - clock:.2f} s")
+        subject = message.get("topic") if message.get("op") == "check" else message.get("path")
+        log(f"{message.get('op')} {subject!r}: {outcome} in {time.monotonic() - clock:.2f} s")
         return reply
 
     def _fresh_zygote(self) -> None:
@@ -97,6 +118,8 @@ class Server:
         from graders.worker.zygote import close_all, warm_up
 
         close_all()
+        if self.twin is not None:
+            self.twin.stop()  # the same may hold for its own zygote: the next submission forks a fresh one
         if self.threads is not None:
             warm_up(self.threads)
 
@@ -113,69 +136,53 @@ class Server:
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / SOCKET).unlink()
             self.listener.close()
+            if self.twin is not None:
+                self.twin.stop()
 
 
-def grade(message: dict[str, Any]) -> dict[str, Any]:
-    """One `grade check` request: the config read afresh, graded by check_topic; the result or the error as JSON."""
+def grade(message: dict[str, Any], *, twin: Twin | None = None) -> dict[str, Any]:
+    """One `grade check` or `grade submission` request, graded by check_topic or grade_submission (two halves at
+    once with a `twin`); the result or the error as JSON."""
     try:
-        topic, config_path, cwd = (_text(message, key) for key in ("topic", "config", "cwd"))
-        submission = message.get("submission")
-        if submission is not None and not isinstance(submission, str):
-            raise ServerError("malformed request: 'submission' is not a path")
-        _chdir(cwd)
-        from graders.config import load_config
-        from graders.grading import check_topic
-
-        config = load_config(config_path)
-        forget_course_modules(config.root)
-        try:
-            result = check_topic(topic, submission=submission, config=config)
-        finally:
-            forget_course_modules(config.root)
-        return {"result": result.to_dict()}
-    except GradingError as exc:
-        return {"error": {"type": type(exc).__name__, "message": str(exc), "exit_code": exc.exit_code}}
-    except Exception as exc:  # a bug of ours: the traceback goes to the log, the client gets one line
-        log(f"a check failed:\n{traceback.format_exc()}")
-        return {"error": {"type": "GradingError", "exit_code": GradingError.exit_code,
-                          "message": f"the grading server failed ({type(exc).__name__}: {exc}); see {LOG} "
-                                     f"in {Path.cwd()}"}}
+        fields = _fields(message)
+    except ServerError as exc:
+        return error(exc)
+    return answer(fields["cwd"], fields["config"], lambda config: _graded(message["op"], fields, config, twin))
 
 
-def _text(message: dict[str, Any], key: str) -> str:
-    value = message.get(key)
-    if not isinstance(value, str):
-        raise ServerError(f"malformed request: {key!r} is not a string")
-    return value
+def _graded(op: str, fields: dict[str, Any], config: Config, twin: Twin | None) -> SubmissionResult:
+    from graders.grading import check_topic, grade_submission
+
+    if op == "check":
+        return check_topic(fields["topic"], config=config, submission=fields["submission"])
+    path, hidden, name = fields["path"], fields["hidden"], fields["name"]
+
+    def some(topics: list[str] | None) -> SubmissionResult:
+        return grade_submission(path, config=config, hidden=hidden, topics=topics, name=name)
+
+    topics = config.select([fields["topic"]] if fields["topic"] else None)
+    if twin is None or not twin.splits(config, topics):
+        return some([fields["topic"]] if fields["topic"] else None)
+    from graders.server_twin import grade_halves
+
+    return grade_halves(path, twin=twin, config=config, hidden=hidden, topics=topics, name=name, grade=some)
 
 
-def _chdir(folder: str) -> None:
-    """The client's folder, for whatever is relative there (the submission and config paths come resolved)."""
-    try:
-        os.chdir(folder)
-    except OSError as exc:
-        raise GradingError(f"{folder}: {exc.strerror}") from None
+def _fields(message: dict[str, Any]) -> dict[str, Any]:
+    """The request's fields, each of the type its kind allows, and nothing else.
 
-
-def forget_course_modules(root: Path) -> list[str]:
-    """Drop the modules imported from the course's test folders, so that the next check reads them afresh.
-
-    pytest's importlib mode reuses a module already in sys.modules (_pytest.pathlib.import_path): without
-    this, an edited public test or a hidden tests' helper would run as first loaded for the server's life.
+    A request names only what a student may choose on the command line: never the reference, the seeds, the
+    cache or the worker's denied paths, so that a request grades as `grade check` or `grade submission` would.
     """
-    folders = tuple(f"{root / name}{os.sep}" for name in _COURSE_TESTS)
-    names = [name for name, module in list(sys.modules.items()) if _loaded_from(module, folders)]
-    for name in names:
-        del sys.modules[name]
-    return names
-
-
-def _loaded_from(module: Any, folders: tuple[str, ...]) -> bool:
-    try:
-        places = [getattr(module, "__file__", None), *(getattr(module, "__path__", None) or [])]
-    except Exception:  # a module may answer getattr strangely; it is not one of the course's
-        return False
-    return any(isinstance(p, str) and (p + os.sep).startswith(folders) for p in places)
+    kinds = _GRADINGS[message["op"]]
+    unknown = sorted(set(message) - {"op", *kinds})
+    if unknown:
+        raise ServerError(f"malformed request: unknown field {unknown[0]!r}")
+    fields = {key: message.get(key) for key in kinds}
+    for key, kind in kinds.items():
+        if not isinstance(fields[key], kind):
+            raise ServerError(f"malformed request: {key!r} is not {_TYPE_NAMES[kind]}")
+    return fields
 
 
 @contextlib.contextmanager
@@ -209,15 +216,6 @@ def stopped_if_gone(conn: socket.socket, *, on_stop: Callable[[], None]) -> Iter
         watcher.join()
         if fired[0]:
             on_stop()
-
-
-_LOG_FD = [2]  # a copy of the log's descriptor, taken at start: pytest captures fds 1 and 2 while tests run
-
-
-def log(text: str) -> None:
-    line = f"{datetime.now().isoformat(timespec='seconds')} [{os.getpid()}] {text}\n"
-    with contextlib.suppress(OSError):
-        os.write(_LOG_FD[0], line.encode(errors="replace"))
 
 
 def _take_lock(path: Path) -> IO[bytes] | None:
@@ -268,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.umask(0o077)
     os.chdir(args.folder)
-    _LOG_FD[0] = os.dup(2)
+    server_answer.LOG_FD[0] = os.dup(2)
     lock = _take_lock(args.folder / LOCK)
     if lock is None:
         log("another server holds the lock: leaving the socket to it")

@@ -14,8 +14,8 @@ from pathlib import Path, PurePosixPath
 
 from graders.config import Config
 from graders.errors import SubmissionError
+from graders.manifest import verify_manifest
 from graders.notebook import notebook_to_module
-from graders.pack import verify_manifest
 
 # Files a submission may ship that would hijack imports or the test run; never copied to the worker.
 _HIJACKERS = {"conftest.py", "sitecustomize.py", "usercustomize.py", "__init__.py"}

@@ -27,6 +27,7 @@ from graders.release import release
 
 ROOT = Path(__file__).resolve().parents[1]
 TOPIC = "linear_regression"
+CONFIG = load_config(ROOT / "grading.yaml")
 MODULE = "01_linear_regression/linear_regression.py"
 VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
 
@@ -55,14 +56,14 @@ def run(root: Path, *args: str, venv: str = sys.prefix) -> subprocess.CompletedP
 
 def submit_solution(tmp_path: Path, root: Path) -> None:
     """The student's side: the release, solved, packed; Gradescope unzips the upload into submission/."""
-    copy = release(out=tmp_path / "student", config=ROOT / "grading.yaml", topics=[TOPIC], ci=False).folder
+    copy = release(out=tmp_path / "student", config=CONFIG, topics=[TOPIC], ci=False).folder
     shutil.copy(ROOT / "solutions" / MODULE, copy / "assignments" / MODULE)
-    with zipfile.ZipFile(pack(config=copy / "grading.yaml", run_checks=False).archive) as zf:
+    with zipfile.ZipFile(pack(config=load_config(copy / "grading.yaml"), run_checks=False).archive) as zf:
         zf.extractall(root / "submission")
 
 
 def assert_full_marks(results: dict) -> None:
-    checks = load_config(ROOT / "grading.yaml").topics[TOPIC].checks
+    checks = CONFIG.topics[TOPIC].checks
     assert results["score"] == sum(c.points for c in checks.values())
     assert [t["name"] for t in results["tests"]] == list(checks)
     for test in results["tests"]:
@@ -77,7 +78,7 @@ def test_package_has_gradescope_layout(tmp_path):
     cache = course / ".grading_cache" / "reference"
     cache.mkdir(parents=True)
     (cache / "abc.safetensors").write_bytes(b"cached")
-    package = build_autograder(out=tmp_path / "autograder.zip", config=course / "grading.yaml")
+    package = build_autograder(out=tmp_path / "autograder.zip", config=load_config(course / "grading.yaml"))
     with zipfile.ZipFile(package) as zf:
         infos = {i.filename: i for i in zf.infolist()}
         setup = zf.read("setup.sh").decode()
@@ -101,12 +102,12 @@ def test_package_has_gradescope_layout(tmp_path):
     for script in ("setup.sh", "run_autograder"):
         (tmp_path / script).write_bytes(zipfile.ZipFile(package).read(script))
         assert subprocess.run(["bash", "-n", str(tmp_path / script)]).returncode == 0
-    bare = build_autograder(out=tmp_path / "bare.zip", config=course / "grading.yaml", include_cache=False)
+    bare = build_autograder(out=tmp_path / "bare.zip", config=load_config(course / "grading.yaml"), include_cache=False)
     assert not [n for n in zipfile.ZipFile(bare).namelist() if n.startswith(".grading_cache")]
 
 
 def test_run_autograder_grades_a_packed_submission(tmp_path):
-    package = build_autograder(out=tmp_path / "autograder.zip", config=ROOT / "grading.yaml", topics=[TOPIC])
+    package = build_autograder(out=tmp_path / "autograder.zip", config=CONFIG, topics=[TOPIC])
     root = unpack(package, tmp_path / "autograder")
     submit_solution(tmp_path, root)
     (root / "results").mkdir()
@@ -114,12 +115,12 @@ def test_run_autograder_grades_a_packed_submission(tmp_path):
     done = run(root, str(root / "run_autograder"))
     assert done.returncode == 0, done.stderr
     assert_full_marks(json.loads((root / "results" / "results.json").read_text()))
-    total = sum(c.points for c in load_config(ROOT / "grading.yaml").topics[TOPIC].checks.values())
+    total = sum(c.points for c in CONFIG.topics[TOPIC].checks.values())
     assert f"{total:g} / {total:g} points" in done.stdout  # the staff's log
 
 
 def test_a_broken_package_still_writes_results_json(tmp_path):
-    package = build_autograder(out=tmp_path / "autograder.zip", config=ROOT / "grading.yaml", topics=[TOPIC])
+    package = build_autograder(out=tmp_path / "autograder.zip", config=CONFIG, topics=[TOPIC])
     root = unpack(package, tmp_path / "autograder")
     (root / "source" / "grading.yaml").write_text("topics: [not, a, mapping]\n")
     done = run(root, str(root / "run_autograder"))
@@ -132,8 +133,8 @@ def test_a_broken_package_still_writes_results_json(tmp_path):
 
 def test_warm_fills_the_reference_cache_in_the_image(tmp_path):
     course = copy_course(tmp_path / "course")
-    package = build_autograder(out=tmp_path / "autograder.zip", config=course / "grading.yaml", topics=[TOPIC],
-                               include_cache=False)
+    package = build_autograder(out=tmp_path / "autograder.zip", config=load_config(course / "grading.yaml"),
+                               topics=[TOPIC], include_cache=False)
     root = unpack(package, tmp_path / "autograder")
     env = {"PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, "-m", "graders.autograder", "warm", "--root", str(root)],
@@ -144,7 +145,7 @@ def test_warm_fills_the_reference_cache_in_the_image(tmp_path):
 
 
 def test_run_autograder_without_its_venv_says_so(tmp_path):
-    package = build_autograder(out=tmp_path / "autograder.zip", config=ROOT / "grading.yaml", topics=[TOPIC],
+    package = build_autograder(out=tmp_path / "autograder.zip", config=CONFIG, topics=[TOPIC],
                                include_cache=False)
     root = unpack(package, tmp_path / "autograder")
     done = run(root, str(root / "run_autograder"), venv=str(tmp_path / "nowhere"))
@@ -190,7 +191,7 @@ def test_setup_sh_installs_into_a_venv_on_a_pep668_python(tmp_path):
     problem = stock_python_problem()
     if problem:
         pytest.skip(f"needs a PEP 668 /usr/bin/python3 with venv: {problem}")
-    package = build_autograder(out=tmp_path / "autograder.zip", config=ROOT / "grading.yaml", topics=[TOPIC],
+    package = build_autograder(out=tmp_path / "autograder.zip", config=CONFIG, topics=[TOPIC],
                                include_cache=False)
     root = unpack(package, tmp_path / "autograder")
     submit_solution(tmp_path, root)
@@ -221,7 +222,7 @@ def test_a_topic_without_its_solution_cannot_be_packaged(tmp_path):
     course = copy_course(tmp_path / "course")
     (course / "solutions" / MODULE).unlink()
     with pytest.raises(DeliveryError, match="reference solution"):
-        build_autograder(out=tmp_path / "a.zip", config=course / "grading.yaml", topics=[TOPIC])
+        build_autograder(out=tmp_path / "a.zip", config=load_config(course / "grading.yaml"), topics=[TOPIC])
 
 
 def test_score_table_and_min_score():

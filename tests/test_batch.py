@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from graders.batch import grade_batch
 from graders.batch_process import GradingProcess
 from graders.cli import main
+from graders.config import load_config
 from graders.errors import BatchError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ def full(course, tmp_path_factory):
     subs = make_submissions(tmp_path_factory.mktemp("subs"), ["correct", "buggy", "forever", "exit3",
                                                               "broken.zip", "alice"])
     out = tmp_path_factory.mktemp("full")
-    return grade_batch(subs, config=course, out=out, workers=2, quiet=True)
+    return grade_batch(subs, config=load_config(course), out=out, workers=2, quiet=True)
 
 
 def gradebook(out: Path, names: set[str] | None = None) -> dict[str, dict[str, str]]:
@@ -123,8 +124,8 @@ def test_every_entry_gets_one_row_with_its_status_and_reason(full):
 def test_an_existing_batch_needs_resume_or_force(full, course):
     submissions = Path(full.results[0].source).parent
     with pytest.raises(BatchError, match="--resume .* or --force"):
-        grade_batch(submissions, config=course, out=full.out, quiet=True)
-    again = grade_batch(submissions, config=course, out=full.out, resume=True, quiet=True)
+        grade_batch(submissions, config=load_config(course), out=full.out, quiet=True)
+    again = grade_batch(submissions, config=load_config(course), out=full.out, resume=True, quiet=True)
     assert (again.graded, again.reused) == (0, 5)
     assert gradebook(again.out) == gradebook(full.out)
 
@@ -132,7 +133,7 @@ def test_an_existing_batch_needs_resume_or_force(full, course):
 def test_resume_regrades_a_changed_submission(full, course):
     submissions = Path(full.results[0].source).parent
     (submissions / "broken.zip").write_bytes(b"PK\x03\x04 resubmitted, still not a zip")
-    again = grade_batch(submissions, config=course, out=full.out, resume=True, quiet=True)
+    again = grade_batch(submissions, config=load_config(course), out=full.out, resume=True, quiet=True)
     assert (again.graded, again.reused) == (1, 4)
     assert gradebook(again.out)["broken"]["status"] == "failed to load"
 
@@ -140,7 +141,8 @@ def test_resume_regrades_a_changed_submission(full, course):
 def test_audience_student_writes_each_students_copy_beside_the_instructors(full, course):
     """Issue #13: the copy to send each student, with the hidden checks left out, from the same results."""
     submissions = Path(full.results[0].source).parent
-    again = grade_batch(submissions, config=course, out=full.out, resume=True, quiet=True, audience="student")
+    again = grade_batch(submissions, config=load_config(course), out=full.out, resume=True, quiet=True,
+                        audience="student")
     for name in ("correct", "forever", "broken"):
         copy = again.out / name / "student"
         assert {"feedback.html", "feedback.md", "results.json", "junit.xml"} <= {p.name for p in copy.iterdir()}
@@ -151,7 +153,7 @@ def test_audience_student_writes_each_students_copy_beside_the_instructors(full,
     hidden = "training_time"  # topic 1's hidden checks: deterministic, training_time
     assert hidden in instructor and hidden not in student and "2 hidden checks worth 2 points" in student
     with pytest.raises(BatchError, match="--audience"):
-        grade_batch(submissions, config=course, out=full.out, resume=True, quiet=True, audience="everyone")
+        grade_batch(submissions, config=load_config(course), out=full.out, resume=True, quiet=True, audience="everyone")
 
 
 def test_killed_batch_resumes_to_the_same_gradebook(full, course, tmp_path):
@@ -211,7 +213,7 @@ def proc_state(pid: int) -> str:
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_same_results(full, course, tmp_path):
     subs = make_submissions(tmp_path / "subs", ["correct", "buggy"])
-    result = grade_batch(subs, config=course, out=tmp_path / "out", dask_local=2, quiet=True)
+    result = grade_batch(subs, config=load_config(course), out=tmp_path / "out", dask_local=2, quiet=True)
     local = {r.submission: r for r in full.results}
     assert [r.submission for r in result.results] == ["buggy", "correct"]
     for row in result.results:

@@ -28,7 +28,7 @@ def course(tmp_path):
 
 def test_calibration_rewrites_only_marked_thresholds(course):
     before = (course / "grading.yaml").read_text()
-    results = calibrate(config=course / "grading.yaml", seeds=2, threads=(2,), margin=0.05)
+    results = calibrate(config=load_config(course / "grading.yaml"), seeds=2, threads=(2,), margin=0.05)
     assert {(c.topic, c.check) for c in results} == {("linear_regression", "fit_quality"),
                                                       ("linear_regression", "model_with_harness_loop")}
     for cal in results:
@@ -57,7 +57,7 @@ def test_nothing_to_calibrate_is_an_error(course):
     path = course / "grading.yaml"
     path.write_text(path.read_text().replace("calibrate: lower_is_better", "calibrate: none"))
     with pytest.raises(ConfigError, match="no check has `calibrate:`"):
-        calibrate(config=path, seeds=1, threads=(2,))
+        calibrate(config=load_config(path), seeds=1, threads=(2,))
 
 
 def _mark_training_time(path: Path) -> None:
@@ -73,7 +73,7 @@ def test_timing_is_calibrated_with_a_factor_and_checked_against_per_sample_loops
     shutil.copy(course / "solutions" / "01_linear_regression" / "linear_regression.py", honest)
     shutil.copytree(ROOT / "examples" / "linear_per_sample_loop", course / "examples" / "linear_per_sample_loop")
     _mark_training_time(course / "grading.yaml")
-    results = calibrate(config=course / "grading.yaml", seeds=1, threads=(1,), margin=0.05)
+    results = calibrate(config=load_config(course / "grading.yaml"), seeds=1, threads=(1,), margin=0.05)
     timing = next(c for c in results if c.check == "training_time")
     assert timing.marked and timing.margin == TIME_MARGIN
     assert len(timing.ratios) == 2 and len(timing.slow) == 1  # the solution and the variant; the loop once
@@ -86,7 +86,7 @@ def test_timing_is_calibrated_with_a_factor_and_checked_against_per_sample_loops
 
 def test_an_unmarked_timing_check_is_reported_not_rewritten(course):
     before = load_config(course / "grading.yaml").topics["linear_regression"].checks["training_time"].threshold
-    results = calibrate(config=course / "grading.yaml", seeds=1, threads=(1,), honest=[], slow=[])
+    results = calibrate(config=load_config(course / "grading.yaml"), seeds=1, threads=(1,), honest=[], slow=[])
     timing = next(c for c in results if c.check == "training_time")
     assert not timing.marked and len(timing.ratios) == 1 and timing.slow == [] and timing.separates is None
     assert load_config(course / "grading.yaml").topics["linear_regression"].checks["training_time"].threshold == before
@@ -95,7 +95,7 @@ def test_an_unmarked_timing_check_is_reported_not_rewritten(course):
 def test_a_marked_timing_check_needs_the_configured_thread_count(course):
     _mark_training_time(course / "grading.yaml")
     with pytest.raises(ConfigError, match="--threads 1 was not run: linear_regression.training_time"):
-        calibrate(config=course / "grading.yaml", seeds=1, threads=(2,), honest=[], slow=[])
+        calibrate(config=load_config(course / "grading.yaml"), seeds=1, threads=(2,), honest=[], slow=[])
 
 
 def test_timing_threshold_rounds_up_and_says_whether_loops_fail():

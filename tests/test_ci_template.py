@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from graders.config import load_config
 from graders.release import release
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,7 +23,7 @@ HIDDEN = ("deterministic", "training_time")  # hidden checks of topic 1: never i
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return release(out=tmp_path_factory.mktemp("release") / "repo", config=ROOT / "grading.yaml",
+    return release(out=tmp_path_factory.mktemp("release") / "repo", config=load_config(ROOT / "grading.yaml"),
                    topics=[TOPIC]).folder
 
 

@@ -92,6 +92,24 @@ def test_unknown_topic_lists_topics():
         config.topic("quantum")
 
 
+def test_select_keeps_grading_yaml_order_and_refuses_unknown_topics():
+    config = load_config(ROOT / "grading.yaml")
+    assert config.select() == config.select([]) == list(config.topics)
+    assert config.select(["cnn", "linear_regression", "cnn"]) == ["linear_regression", "cnn"]
+    with pytest.raises(ConfigError, match="no topic 'quantum'; topics are: linear_regression"):
+        config.select(["linear_regression", "quantum"])
+
+
+def test_overrides_replace_only_what_is_given():
+    config = load_config(ROOT / "grading.yaml")
+    assert config.with_overrides() is config and config.with_overrides(device="") is config
+    changed = config.with_overrides(device="cuda", reports_dir=Path("/tmp/out"))
+    assert (changed.device, changed.reports_dir, changed.topics) == ("cuda", "/tmp/out", config.topics)
+    assert changed.digest() != config.digest() == config.with_overrides(reports_dir="elsewhere").digest()
+    with pytest.raises(ConfigError, match="device 'tpu'"):
+        config.with_overrides(device="tpu")
+
+
 def test_digest_ignores_presentation_but_not_budgets(tmp_path):
     a = load_config(write(tmp_path, MINIMAL))
     b = load_config(write(tmp_path, MINIMAL.replace("course: Test", "course: Other")))

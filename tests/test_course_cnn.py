@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from graders.config import load_config
-from graders.grading import grade_submission
+from graders.grading import GradingOptions, grade_submission
 from graders.runner import Reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,7 +47,8 @@ _GRADED: dict[str, object] = {}
 def grade(path, reference):
     """Each example is graded once per module; several tests read the same result."""
     if str(path) not in _GRADED:
-        _GRADED[str(path)] = grade_submission(path, config=CONFIG, hidden=True, topics=[TOPIC], reference=reference)
+        _GRADED[str(path)] = grade_submission(path, config=CONFIG, hidden=True, topics=[TOPIC],
+                                              options=GradingOptions(reference=reference))
     return _GRADED[str(path)]
 
 

@@ -3,6 +3,7 @@ batch losses from the criterion's logits and targets, the mean loss per sample, 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,14 +12,14 @@ import torch
 import torch.nn.functional as F
 
 from graders.config import load_config
-from graders.course import images
+from graders.course import criterion, images
 from graders.plugin import TopicContext
 from graders.tasks.hooks import GradWatch
 from graders.tasks.images import RecordingLoss
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "grading.yaml")
-TOPIC = TopicContext("deep_neural_network", CONFIG.topics["deep_neural_network"], 0, 12345)
+TOPIC = dataclasses.replace(TopicContext.of(CONFIG, "deep_neural_network"), seed=0, eval_seed=12345)
 EPOCHS, BATCHES, SIZE = 3, 20, 50  # topic 4's budget: 1000 images in batches of 50, 3 epochs
 
 
@@ -32,10 +33,10 @@ def recorded(calls: int = EPOCHS * BATCHES, rows: int = SIZE, limit: int | None 
 
 
 def test_held_out_items_come_in_an_order_drawn_from_the_secret_seed():
-    d = images.data(TOPIC, "classifier", data_dir=str(CONFIG.resolve(CONFIG.data_dir)))
+    d = images.data(TOPIC, "classifier")
     positions = torch.arange(len(d.eval_labels)) % 10
     assert float((positions == d.eval_labels).double().mean()) < 0.3  # "item i is digit i % 10" guesses no better
-    other = TopicContext(TOPIC.name, TOPIC.spec, 0, 54321)
+    other = dataclasses.replace(TOPIC, eval_seed=54321)
     assert not torch.equal(TOPIC.held_out_order(500), other.held_out_order(500))
     assert torch.equal(TOPIC.held_out_order(500), TOPIC.held_out_order(500))
 
@@ -43,7 +44,7 @@ def test_held_out_items_come_in_an_order_drawn_from_the_secret_seed():
 def test_batch_losses_are_computed_here_from_what_the_criterion_saw():
     seen = recorded()
     found = images.batches({"criterion": seen}, TOPIC, "classifier")
-    assert isinstance(found, images.Batches) and found.sizes == [SIZE] * EPOCHS * BATCHES
+    assert isinstance(found, criterion.Batches) and found.sizes == [SIZE] * EPOCHS * BATCHES
     first = F.cross_entropy(seen["logits"][0].double(), seen["targets"][0])
     assert found.losses[0] == pytest.approx(float(first), rel=1e-12)
 
@@ -54,8 +55,8 @@ def test_batch_losses_taken_at_once_equal_cross_entropy_per_batch_bit_for_bit():
     sizes = [50] * 30 + [7]  # a smaller last batch
     seen = {"logits": [torch.randn(n, 10, generator=gen) * 4 for n in sizes],
             "targets": [torch.randint(0, 10, (n,), generator=gen) for n in sizes], "calls": len(sizes)}
-    found = images.criterion_batches(seen, calls=len(sizes), rows=50, what="train_one_epoch()")
-    assert isinstance(found, images.Batches)
+    found = criterion.criterion_batches(seen, calls=len(sizes), rows=50, what="train_one_epoch()")
+    assert isinstance(found, criterion.Batches)
     assert found.losses == [float(F.cross_entropy(logits.double(), targets))
                             for logits, targets in zip(seen["logits"], seen["targets"], strict=True)]
 
@@ -79,7 +80,7 @@ def test_the_gradient_watcher_counts_the_steps_that_added_to_an_old_gradient(zer
 @pytest.mark.parametrize(("calls", "why"), [(59, "59 times for 60 batches"), (61, "61 times for 60 batches")])
 def test_any_other_number_of_criterion_calls_fails_with_the_count(calls, why):
     found = images.batches({"criterion": recorded(calls)}, TOPIC, "classifier")
-    assert not isinstance(found, images.Batches)
+    assert not isinstance(found, criterion.Batches)
     assert not found.passed and why in found.message and "once per batch" in found.hint
 
 
@@ -101,7 +102,7 @@ def test_malformed_records_fail(forged):
     else:
         seen["logits"][3] = seen["logits"][3].tolist()
     found = images.batches({"criterion": seen}, TOPIC, "classifier")
-    assert not isinstance(found, images.Batches) and not found.passed
+    assert not isinstance(found, criterion.Batches) and not found.passed
 
 
 def _run(seen: dict, returned: list[float]) -> dict:

@@ -4,6 +4,7 @@ grading process; the worker's hooks only name the bug."""
 
 from __future__ import annotations
 
+import dataclasses
 import types
 from pathlib import Path
 
@@ -12,13 +13,14 @@ import torch
 
 from graders.config import load_config
 from graders.course import images_oracle
-from graders.grading import grade_submission
+from graders.grading import GradingOptions, grade_submission
 from graders.plugin import TopicContext
 from graders.runner import Reference
 from graders.tasks import images as tasks
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "grading.yaml")
+TOPIC = dataclasses.replace(TopicContext.of(CONFIG, "deep_neural_network"), seed=0)
 FOLDER, MODULE = "04_deep_neural_network", "deep_neural_network.py"
 SOLUTION = (ROOT / "solutions" / FOLDER / MODULE).read_text(encoding="utf-8")
 ZERO_GRAD = "        optimizer.zero_grad()\n"
@@ -102,7 +104,7 @@ def test_an_update_that_differs_alone_is_named(refs):
 
 
 def test_the_setup_is_a_secret_draw():
-    topics = [TopicContext("deep_neural_network", CONFIG.topics["deep_neural_network"], 0, s) for s in range(40)]
+    topics = [dataclasses.replace(TOPIC, eval_seed=s) for s in range(40)]
     drawn = {tuple(images_oracle.setup(t).values()) for t in topics}
     assert len(drawn) > 10  # widths, dropouts and learning rates vary with the secret seed
     assert images_oracle.setup(topics[3]) == images_oracle.setup(topics[3])
@@ -113,8 +115,8 @@ def test_evaluate_is_judged_on_figures_computed_in_the_grading_process(honest):
     module = types.ModuleType("student")
     source = SOLUTION if honest else SOLUTION.replace("    model.eval()\n    total_loss", "    total_loss")
     exec(compile(source, "student.py", "exec"), module.__dict__)
-    topic = TopicContext("deep_neural_network", CONFIG.topics["deep_neural_network"], 0, 7)
-    images, labels, classes, size = images_oracle._evaluate_setup(topic, CONFIG)
+    topic = dataclasses.replace(TOPIC, eval_seed=7)
+    images, labels, classes, size = images_oracle._evaluate_setup(topic)
     drawn = images_oracle.setup(topic)
     found = tasks.evaluate(module, device="cpu", images=images, labels=labels, classes=classes, width=drawn["width"],
                            dropout=drawn["dropout"], batch_size=size, seed=topic.seed)
@@ -170,7 +172,7 @@ def grade(tmp_path: Path, source: str, reference: Reference) -> dict:
     (tmp_path / FOLDER).mkdir()
     (tmp_path / FOLDER / MODULE).write_text(source, encoding="utf-8")
     result = grade_submission(tmp_path, config=CONFIG, hidden=True, topics=["deep_neural_network"],
-                              reference=reference)
+                              options=GradingOptions(reference=reference))
     return {c.name: c for c in result.checks()}
 
 

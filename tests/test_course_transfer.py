@@ -9,7 +9,7 @@ import pytest
 
 from graders.config import load_config
 from graders.course import images
-from graders.grading import grade_submission
+from graders.grading import GradingOptions, grade_submission
 from graders.plugin import TopicContext
 from graders.runner import Reference
 
@@ -65,7 +65,8 @@ _GRADED: dict[str, object] = {}
 def grade(path, config, reference):
     """Each example is graded once per module; several tests read the same result."""
     if str(path) not in _GRADED:
-        _GRADED[str(path)] = grade_submission(path, config=config, hidden=True, topics=[TOPIC], reference=reference)
+        _GRADED[str(path)] = grade_submission(path, config=config, hidden=True, topics=[TOPIC],
+                                              options=GradingOptions(reference=reference))
     return _GRADED[str(path)]
 
 
@@ -117,12 +118,13 @@ def test_a_missing_zero_grad_is_named_in_the_hints(config, reference):
 
 
 @pytest.mark.parametrize("folder", ["hub/checkpoints", "."])
-def test_build_spec_uses_a_cached_checkpoint_by_its_torchvision_name(tmp_path, folder):
+def test_build_spec_uses_a_cached_checkpoint_by_its_torchvision_name(tmp_path, monkeypatch, folder):
     # An empty file with the right name: build_spec only locates it; the worker checks its sha256.
     checkpoint = tmp_path / folder / "alexnet-owt-7be5be79.pth"
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.touch()
-    topic = TopicContext(TOPIC, CONFIG.topics[TOPIC], seed=3, eval_seed=0)
+    topic = dataclasses.replace(TopicContext.of(CONFIG, TOPIC), seed=3, eval_seed=0)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(checkpoint))  # no folder for saved stand-ins: the worker generates them
     alexnet = images.build_spec(topic, "alexnet", weights_dir=str(tmp_path))
     vgg16 = images.build_spec(topic, "vgg16", weights_dir=str(tmp_path))
     assert alexnet["weights"] == {"file": str(checkpoint.resolve())}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from graders.config import load_config
-from graders.grading import grade_submission
+from graders.grading import GradingOptions, grade_submission
 from graders.runner import Reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def test_every_variant_is_bundled_in_its_topic_folder():
 def test_each_correct_variant_gets_full_marks(reference, example):
     topic = VARIANTS[example]
     result = grade_submission(ROOT / "examples" / example, config=CONFIG, hidden=True, topics=[topic],
-                              reference=reference)
+                              options=GradingOptions(reference=reference))
     failures = [f"{c.name}: {c.message}" for c in result.checks() if not c.passed]
     assert not failures, f"{example} ({topic}) failed:\n" + "\n".join(failures)
     assert result.points == result.max_points == sum(c.points for c in CONFIG.topics[topic].checks.values())

@@ -21,3 +21,16 @@ def test_cached_lists_the_known_checkpoints_present_in_either_folder(tmp_path: P
                                              str(tmp_path / "torch" / checkpoints.CHECKPOINTS["vgg16"])]
     assert checkpoints.cached(str(tmp_path / "missing")) == []
     assert weights.CHECKPOINTS is checkpoints.CHECKPOINTS  # one table, whoever imports it
+
+
+def test_worker_reads_the_standin_folder_unless_a_denied_path_holds_it(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "graders" / "standin-weights"
+    assert checkpoints.worker_reads(str(tmp_path / "torch"), denied=[str(tmp_path / "course")]) == [str(folder)]
+    assert oct(folder.stat().st_mode & 0o777) == "0o755"  # made readable by a worker's dropped uid, whatever the umask
+    # Inside a denied path the sandbox would refuse to start the worker: it generates its stand-ins instead.
+    assert checkpoints.worker_reads(str(tmp_path / "torch"), denied=[str(tmp_path / "cache")]) == []
+    folder.chmod(0o777)
+    checkpoints.standin_dir()
+    assert oct(folder.stat().st_mode & 0o777) == "0o755"  # nobody else may write what workers load unchecked

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from graders.config import load_config
 from graders.data import formats
 from graders.data.prepare import prepare
 from graders.doctor import doctor
@@ -30,7 +31,7 @@ def test_present_files_are_not_downloaded(course):
     labels = torch.arange(4)
     formats.write_mnist(course / "data", images, labels, train=True)
     formats.write_mnist(course / "data", images, labels, train=False)
-    [mnist] = prepare(config=course / "grading.yaml", items=("mnist",))
+    [mnist] = prepare(config=load_config(course / "grading.yaml"), items=("mnist",))
     assert mnist.status == "present" and mnist.detail.endswith("MNIST/raw")
 
 
@@ -39,7 +40,7 @@ def test_a_failed_download_is_one_line_naming_where_to_put_the_files(course, mon
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(socket, "create_connection", offline)  # the network itself, not our code
-    [weights] = prepare(config=course / "grading.yaml", items=("alexnet",))
+    [weights] = prepare(config=load_config(course / "grading.yaml"), items=("alexnet",))
     assert weights.status == "failed"
     assert "\n" not in weights.detail and "alexnet-owt-7be5be79.pth" in weights.detail
 
@@ -51,7 +52,7 @@ def test_half_a_dataset_is_not_present_where_grading_would_use_the_stand_in(cour
         raise OSError("network is unreachable")
 
     monkeypatch.setattr(socket, "create_connection", offline)
-    [mnist] = prepare(config=course / "grading.yaml", items=("mnist",))
+    [mnist] = prepare(config=load_config(course / "grading.yaml"), items=("mnist",))
     assert mnist.status == "failed"
-    finding = next(f for f in doctor(config=course / "grading.yaml") if f.name == "mnist")
+    finding = next(f for f in doctor(config=load_config(course / "grading.yaml")) if f.name == "mnist")
     assert not finding.ok and "stand-ins are used" in finding.detail

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,3 +83,38 @@ def test_standin_covers_every_vgg16_tensor():
         expected = torchvision.models.vgg16().state_dict()
     assert {k: v.shape for k, v in state.items()} == {k: v.shape for k, v in expected.items()}
     assert all(v.dtype == torch.float32 and v.device.type == "cpu" for v in state.values())
+
+
+def test_saved_standin_maps_in_bit_identical_to_the_generated_one(tmp_path, monkeypatch):
+    # Issue #14: the grader saves the stand-in once; workers map it in. Verdicts and cached references rest on
+    # the values being exactly those the worker would have generated.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = tmp_path / "graders" / "standin-weights"
+    folder.mkdir(parents=True)
+    stale = [folder / "vgg16-seed3-000000000000.pt", folder / ".vgg16-seed3-x.tmp"]  # an older harness, a cut write
+    for path in stale:
+        path.write_bytes(b"old")
+    request = weights.standin_request("alexnet", seed=3)
+    saved = Path(request.pop("saved"))
+    assert request == {"arch": "alexnet", "seed": 3} and saved.parent == folder
+    assert not any(path.exists() for path in stale)
+    assert oct(saved.stat().st_mode & 0o777) == "0o644" and oct(folder.stat().st_mode & 0o777) == "0o755"
+    mapped = weights.load_standin({**request, "saved": str(saved)})
+    generated = weights.standin_state_dict("alexnet", seed=3)
+    assert list(mapped) == list(generated)
+    assert all(mapped[k].dtype == generated[k].dtype and torch.equal(mapped[k], generated[k]) for k in generated)
+    mapped["features.0.weight"].zero_()  # a private mapping: the file keeps its values
+    assert torch.equal(weights.load_standin({**request, "saved": str(saved)})["features.0.weight"],
+                       generated["features.0.weight"])
+    written = saved.stat().st_mtime_ns
+    assert weights.standin_request("alexnet", seed=3)["saved"] == str(saved) and saved.stat().st_mtime_ns == written
+
+
+def test_standin_without_a_usable_file_is_generated_by_the_worker(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("no folder can be made here")
+    assert weights.standin_request("alexnet", seed=3) == {"arch": "alexnet", "seed": 3}
+    generated = weights.standin_state_dict("alexnet", seed=3)
+    for saved in (tmp_path / "missing.pt", tmp_path / "a-file"):  # outside the worker's sandbox; not a state dict
+        loaded = weights.load_standin({"arch": "alexnet", "seed": 3, "saved": str(saved)})
+        assert all(torch.equal(loaded[k], generated[k]) for k in generated)

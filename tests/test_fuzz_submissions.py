@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from graders.config import load_config
-from graders.grading import grade_submission
+from graders.grading import GradingOptions, grade_submission
 from graders.runner import Reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,7 +230,8 @@ def grade(path: Path, reference: Reference, *, timeout: float = 60):
     timer.start()
     start = time.monotonic()
     try:
-        result = grade_submission(path, config=CONFIG, topics=[TOPIC], hidden=False, reference=reference)
+        result = grade_submission(path, config=CONFIG, topics=[TOPIC], hidden=False,
+                                  options=GradingOptions(reference=reference))
     except Exception as exc:  # noqa: BLE001 - the traceback a user would see
         raise AssertionError(f"grading raised {type(exc).__name__}: {exc}") from exc
     finally:

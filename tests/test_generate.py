@@ -31,7 +31,7 @@ def test_unbalanced_markers_are_refused():
 
 
 def test_generated_files_are_in_sync_with_solutions():
-    stale = generate(config=ROOT / "grading.yaml", check=True)
+    stale = generate(config=CONFIG, check=True)
     assert stale == [], f"out of sync with solutions/: {stale}; run `grade generate`"
 
 

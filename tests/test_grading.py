@@ -9,7 +9,7 @@ import nbformat
 import pytest
 
 from graders.config import load_config
-from graders.grading import check_topic, grade_submission
+from graders.grading import GradingOptions, check_topic, grade_submission
 from graders.runner import Reference
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,8 +70,9 @@ def reference():
     ref.close()
 
 
-def grade(path, reference, topics=TOPIC1, **kwargs):
-    return grade_submission(path, config=CONFIG, hidden=True, topics=topics, reference=reference, **kwargs)
+def grade(path, reference, topics=TOPIC1):
+    options = GradingOptions(reference=reference)
+    return grade_submission(path, config=CONFIG, hidden=True, topics=topics, options=options)
 
 
 def failed(result) -> set[str]:
@@ -125,7 +126,7 @@ def test_notebook_training_loop_is_not_run(reference, tmp_path):
                 nbformat.v4.new_code_cell("while True:\n    pass  # a training loop left at top level")]
     path = tmp_path / "work.ipynb"
     nbformat.write(nb, str(path))
-    result = grade(path, reference, topic="linear_regression")
+    result = grade(path, reference)
     assert failed(result) == set()
     notes = result.topics[0].notes
     assert any("skipped top-level while" in n for n in notes) and any("skipped top-level if" in n for n in notes)
@@ -156,8 +157,8 @@ def test_check_topic_runs_only_public_checks(tmp_path):
 
 
 def test_a_notebook_grades_the_same_as_the_equivalent_module(reference):
-    module = grade(ROOT / "solutions/01_linear_regression/linear_regression.py", reference, topic="linear_regression")
-    book = grade(ROOT / "solutions/01_linear_regression/linear_regression.ipynb", reference, topic="linear_regression")
+    module = grade(ROOT / "solutions/01_linear_regression/linear_regression.py", reference)
+    book = grade(ROOT / "solutions/01_linear_regression/linear_regression.ipynb", reference)
 
     def verdicts(result):
         return [(c.name, c.passed, c.points) for c in result.checks()]

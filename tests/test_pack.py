@@ -16,7 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from graders.cli import main
-from graders.pack import MANIFEST, pack, stubbed_functions, verify_manifest
+from graders.config import load_config
+from graders.manifest import MANIFEST, verify_manifest
+from graders.pack import pack, stubbed_functions
 from graders.release import release
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,7 +29,7 @@ MODULE = "01_linear_regression/linear_regression.py"
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return release(out=tmp_path_factory.mktemp("release") / "course", config=ROOT / "grading.yaml",
+    return release(out=tmp_path_factory.mktemp("release") / "course", config=load_config(ROOT / "grading.yaml"),
                    topics=[TOPIC], ci=False).folder
 
 
@@ -56,7 +58,7 @@ def add_clutter(folder: Path) -> None:
 def test_pack_checks_runs_public_checks_and_zips_what_matters(copy):
     topic = copy / "assignments" / "01_linear_regression"
     add_clutter(topic)
-    packed = pack(config=copy / "grading.yaml")
+    packed = pack(config=load_config(copy / "grading.yaml"))
     assert packed.problems == []
     assert packed.result is not None and packed.result.points == packed.result.max_points == 5  # public checks
     assert packed.archive == copy / "submission.zip"
@@ -79,23 +81,23 @@ def test_pack_checks_runs_public_checks_and_zips_what_matters(copy):
 def test_missing_definitions_and_syntax_errors_are_found_without_running_code(copy):
     module = copy / "assignments" / MODULE
     module.write_text(module.read_text().replace("def predict(", "def predicted("))
-    packed = pack(config=copy / "grading.yaml", run_checks=False)
+    packed = pack(config=load_config(copy / "grading.yaml"), run_checks=False)
     assert packed.result is None
     assert packed.problems == [f"{TOPIC}: linear_regression.py defines no predict; keep the names from the assignment"]
     assert packed.archive.is_file()  # written anyway: a partial submission beats none
     module.write_text("def broken(:\n")
-    assert "does not parse" in pack(config=copy / "grading.yaml", run_checks=False).problems[0]
+    assert "does not parse" in pack(config=load_config(copy / "grading.yaml"), run_checks=False).problems[0]
 
 
 def test_a_module_that_does_not_import_in_the_worker_is_a_problem(copy):
     module = copy / "assignments" / MODULE
     module.write_text("import no_such_package_here\n\n" + module.read_text())
-    packed = pack(config=copy / "grading.yaml")
+    packed = pack(config=load_config(copy / "grading.yaml"))
     assert any("does not import" in p and "no_such_package_here" in p for p in packed.problems)
 
 
 def test_grade_submission_accepts_the_zip_as_it_is(copy):
-    archive = pack(config=copy / "grading.yaml", run_checks=False).archive
+    archive = pack(config=load_config(copy / "grading.yaml"), run_checks=False).archive
     done = subprocess.run([str(GRADE), "submission", str(archive), "--out", str(copy / "out")],
                           cwd=copy, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -103,7 +105,7 @@ def test_grade_submission_accepts_the_zip_as_it_is(copy):
 
 
 def test_verify_manifest_reports_changed_missing_and_added_files(copy, tmp_path):
-    archive = pack(config=copy / "grading.yaml", run_checks=False).archive
+    archive = pack(config=load_config(copy / "grading.yaml"), run_checks=False).archive
     unpacked = tmp_path / "unpacked"
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(unpacked)
@@ -142,7 +144,7 @@ def test_a_notebook_counts_when_the_module_is_missing(copy):
                                          nbformat.v4.new_code_cell("losses = train(LinearRegression(), 1, 2, 3, 4)")])
     nbformat.write(nb, str(module.with_suffix(".ipynb")))
     module.unlink()
-    packed = pack(config=copy / "grading.yaml", run_checks=False)
+    packed = pack(config=load_config(copy / "grading.yaml"), run_checks=False)
     assert packed.problems == []
     assert packed.files == ["01_linear_regression/linear_regression.ipynb"]
 
@@ -153,15 +155,15 @@ STUB_FUNCTIONS = "LinearRegression.__init__, LinearRegression.forward, train, pr
 def test_an_untouched_stub_is_unfinished_unless_allowed(copy, released):
     # Issue #13: a stub still raising NotImplementedError packed with exit code 0 and no word.
     shutil.copy(released / "assignments" / MODULE, copy / "assignments" / MODULE)
-    packed = pack(config=copy / "grading.yaml", run_checks=False)
+    packed = pack(config=load_config(copy / "grading.yaml"), run_checks=False)
     assert packed.incomplete == [f"{TOPIC}: linear_regression.py still raises NotImplementedError in {STUB_FUNCTIONS}"]
     assert packed.problems == [] and packed.needs_fixing and packed.archive.is_file()
-    allowed = pack(config=copy / "grading.yaml", run_checks=False, allow_incomplete=True)
+    allowed = pack(config=load_config(copy / "grading.yaml"), run_checks=False, allow_incomplete=True)
     assert allowed.incomplete == packed.incomplete and not allowed.needs_fixing
     # Worked in the notebook instead: grading takes the notebook beside the untouched .py, so it is finished.
     shutil.copy(ROOT / "solutions" / MODULE.replace(".py", ".ipynb"), copy / "assignments" / MODULE.replace(".py",
                                                                                                         ".ipynb"))
-    assert pack(config=copy / "grading.yaml", run_checks=False).incomplete == []
+    assert pack(config=load_config(copy / "grading.yaml"), run_checks=False).incomplete == []
 
 
 def test_cli_pack_names_unfinished_topics_and_exits_1_unless_allowed(copy, released):
@@ -188,7 +190,7 @@ def test_a_notebook_without_cell_ids_packs_quietly_and_the_same_each_time(copy):
     notebook = copy / "assignments" / "01_linear_regression" / "scratch.ipynb"
     notebook.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
         {"cell_type": "code", "metadata": {}, "execution_count": 3, "outputs": [], "source": "x = 1"}]}))
-    first, second = (pack(config=copy / "grading.yaml", run_checks=False, out=copy / name).archive
+    first, second = (pack(config=load_config(copy / "grading.yaml"), run_checks=False, out=copy / name).archive
                      for name in ("a.zip", "b.zip"))  # any warning fails the test: pytest runs with -W error
     with zipfile.ZipFile(first) as a, zipfile.ZipFile(second) as b:
         member = "01_linear_regression/scratch.ipynb"

@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from graders.cli import main
 from graders.config import load_config
 from graders.errors import DeliveryError
-from graders.release import release, scan_release
+from graders.leak_scan import scan_release
+from graders.release import release
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "grading.yaml")
@@ -37,7 +38,7 @@ def copy_course(target: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return release(out=tmp_path_factory.mktemp("release") / "course", config=ROOT / "grading.yaml").folder
+    return release(out=tmp_path_factory.mktemp("release") / "course", config=CONFIG).folder
 
 
 # -- an independent leak check: the test's own reading of solutions/ and hidden_tests/ ------------------
@@ -160,7 +161,7 @@ def test_a_leaky_course_is_not_released(tmp_path):
     stub.write_text(stub.read_text() + "\n\ndef helper(model, lr):\n"
                     "    optimizer = torch.optim.SGD(model.parameters(), lr=lr)\n    return optimizer\n")
     with pytest.raises(DeliveryError, match="would leak.*solution"):
-        release(out=tmp_path / "out", config=course / "grading.yaml")
+        release(out=tmp_path / "out", config=load_config(course / "grading.yaml"))
     assert not (tmp_path / "out").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging left behind
 
@@ -170,7 +171,8 @@ def test_a_public_check_with_a_withheld_threshold_is_trimmed_with_a_warning(tmp_
     config = yaml.safe_load((course / "grading.yaml").read_text())
     config["topics"]["linear_regression"]["checks"]["loss_decreases"]["visibility"] = "after_due_date"
     (course / "grading.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    made = release(out=tmp_path / "out", config=course / "grading.yaml", topics=["linear_regression"], ci=False)
+    made = release(out=tmp_path / "out", config=load_config(course / "grading.yaml"), topics=["linear_regression"],
+                   ci=False)
     check = load_config(made.folder / "grading.yaml").topics["linear_regression"].checks["loss_decreases"]
     assert (check.points, check.threshold) == (0, None)
     assert any("loss_decreases" in w and "show_threshold" in w for w in made.warnings)
@@ -183,17 +185,17 @@ def test_out_must_be_empty_and_force_replaces_only_a_release(released, tmp_path)
     other.mkdir()
     (other / "keep.txt").write_text("mine")
     with pytest.raises(DeliveryError, match="not empty"):
-        release(out=other, config=ROOT / "grading.yaml")
+        release(out=other, config=CONFIG)
     with pytest.raises(DeliveryError, match="not a previous release"):
-        release(out=other, config=ROOT / "grading.yaml", force=True)
+        release(out=other, config=CONFIG, force=True)
     assert (other / "keep.txt").read_text() == "mine"
     again = tmp_path / "again"
     shutil.copytree(released, again)
     (again / "stale.txt").write_text("old")
-    release(out=again, config=ROOT / "grading.yaml", force=True)
+    release(out=again, config=CONFIG, force=True)
     assert not (again / "stale.txt").exists()
     with pytest.raises(DeliveryError, match="outside the course"):
-        release(out=ROOT / "assignments" / "x", config=ROOT / "grading.yaml")
+        release(out=ROOT / "assignments" / "x", config=CONFIG)
 
 
 def test_cli_release(tmp_path):
@@ -213,7 +215,7 @@ def test_release_notebooks_lose_outputs(tmp_path):
     nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="1\n")]
     nb.cells[0].metadata["scrolled"] = True
     nbformat.write(nb, str(course / "assignments" / "01_linear_regression" / "walkthrough.ipynb"))
-    made = release(out=tmp_path / "out", config=course / "grading.yaml", topics=["linear_regression"])
+    made = release(out=tmp_path / "out", config=load_config(course / "grading.yaml"), topics=["linear_regression"])
     data = json.loads((made.folder / "assignments" / "01_linear_regression" / "walkthrough.ipynb").read_text())
     cell = data["cells"][0]
     assert cell["outputs"] == [] and cell["execution_count"] is None and cell["metadata"] == {}
@@ -223,7 +225,7 @@ def test_a_release_is_readable_by_others_whatever_the_umask(tmp_path):
     # issue #13: the release's root came out 700 (mkdtemp), so other accounts of a course server saw nothing.
     old = os.umask(0o077)
     try:
-        folder = release(out=tmp_path / "out", config=ROOT / "grading.yaml", topics=["linear_regression"]).folder
+        folder = release(out=tmp_path / "out", config=CONFIG, topics=["linear_regression"]).folder
     finally:
         os.umask(old)
     modes = {p.relative_to(folder).as_posix(): p.stat().st_mode & 0o777 for p in [folder, *folder.rglob("*")]}

@@ -180,7 +180,7 @@ def _fake_fit(topic, variant, seed: int) -> dict:
 
 def _topic(name: str):
     config = load_config(ROOT / "grading.yaml")
-    return TopicContext(name, config.topics[name], config.seed, config.eval_seed_for(name)), config
+    return TopicContext.of(config, name), config
 
 
 def test_topic_5_loss_curve_counts_batches_and_labels_each_model():
@@ -219,7 +219,7 @@ def test_recording_plot_material_never_raises():
 
 def test_confusion_matrix_is_scored_with_the_harness_labels():
     topic, config = _topic("deep_neural_network")
-    labels = images.data(topic, "classifier", data_dir=str(config.resolve(config.data_dir))).eval_labels
+    labels = images.data(topic, "classifier").eval_labels
     wrong = (labels + 1) % 10
     # The worker's predictions of the course's eval transform win over those of the student's own transform.
     found = held_out({"predictions": labels.clone(), "harness_predictions": wrong}, topic, "classifier",
@@ -246,7 +246,8 @@ def test_per_model_artifacts_are_titled_with_their_model():
 @pytest.fixture(scope="module")
 def graded_dnn():
     """Topic 4's reference solution graded for real (public checks only, about 10 s)."""
-    return grade_submission(ROOT / "solutions", config=ROOT / "grading.yaml", topics=["deep_neural_network"])
+    return grade_submission(ROOT / "solutions", config=load_config(ROOT / "grading.yaml"),
+                            topics=["deep_neural_network"])
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -42,13 +43,26 @@ def folder(monkeypatch):
 @pytest.fixture
 def course(tmp_path):
     """A copy of the course with topic 1 only, its tests free to edit."""
-    for name in ("assignments", "solutions", "hidden_tests"):
-        shutil.copytree(ROOT / name / "01_linear_regression", tmp_path / name / "01_linear_regression",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+    return copy_course(tmp_path, ["linear_regression"])
+
+
+@pytest.fixture
+def two_topics(tmp_path):
+    """A copy of the course with topics 1 and 2: a `grade submission` the server grades in two halves."""
+    return copy_course(tmp_path, ["linear_regression", "logistic_regression"])
+
+
+def copy_course(folder: Path, topics: list[str]) -> Path:
     config = yaml.safe_load((ROOT / "grading.yaml").read_text(encoding="utf-8"))
-    config["topics"] = {"linear_regression": config["topics"]["linear_regression"]}
-    (tmp_path / "grading.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return tmp_path
+    config["topics"] = {name: config["topics"][name] for name in topics}
+    for name in ("assignments", "solutions", "hidden_tests"):
+        for spec in config["topics"].values():
+            shutil.copytree(ROOT / name / spec["folder"], folder / name / spec["folder"],
+                            ignore=shutil.ignore_patterns("__pycache__"))
+    for shared in (ROOT / "hidden_tests").glob("*.py"):  # the modules the topics' hidden tests import
+        shutil.copy(shared, folder / "hidden_tests")
+    (folder / "grading.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return folder
 
 
 def grade(*args: str, cwd: Path = ROOT, **env: str) -> subprocess.CompletedProcess[str]:
@@ -191,3 +205,51 @@ def test_a_folder_open_to_others_is_refused_and_the_check_runs_in_process(folder
     assert done.returncode == 1 and "not implemented" in done.stdout
     assert "grade: note:" in done.stderr and "grading in this process instead" in done.stderr
     assert servers(folder) == []
+
+
+def verdicts(report: Path) -> list[tuple[str, str, bool, float, str]]:
+    """Each check's verdict in a result.json: what a served grading must share with an in-process one."""
+    data = json.loads((report / "result.json").read_text(encoding="utf-8"))
+    return [(c["topic"], c["name"], c["passed"], c["points"], c["cause"]) for t in data["topics"] for c in t["checks"]]
+
+
+@pytest.mark.parametrize("work", ["solutions", "assignments"])
+def test_a_served_submission_grades_as_one_graded_in_process(folder, two_topics, tmp_path, work):
+    """Hidden tests included; the solutions pass everything, the stubs fail with not implemented. With two
+    cores the server grades one topic and its twin grader the other, at once."""
+    args = ("submission", work, "--hidden")
+    first = grade(*args, "--out", str(tmp_path / "first"), cwd=two_topics)
+    pid = served_pid()
+    second = grade(*args, "--out", str(tmp_path / "second"), cwd=two_topics)
+    local = grade(*args, "--out", str(tmp_path / "local"), "--no-server", cwd=two_topics)
+    assert first.returncode == second.returncode == local.returncode == (0 if work == "solutions" else 1)
+    assert "grade: note" not in first.stderr + second.stderr
+    assert table(first.stdout.split("reports:")[0]) == table(local.stdout.split("reports:")[0])
+    assert verdicts(tmp_path / "first") == verdicts(tmp_path / "second") == verdicts(tmp_path / "local")
+    source = json.loads((tmp_path / "second" / "result.json").read_text(encoding="utf-8"))["source"]
+    assert source == work  # as typed, as in-process: the server grades it from the client's folder
+    assert served_pid() == pid and "2 checks served" in grade("server", "status").stdout
+    if len(os.sched_getaffinity(0)) >= 2:
+        assert "halves: [" in (folder / "server.log").read_text()
+    assert grade("server", "stop").returncode == 0 and servers(folder) == []  # the twin went with it
+
+
+def test_no_server_and_its_variable_grade_a_submission_in_process(folder, two_topics, tmp_path):
+    for flags, env in ((["--no-server"], {}), ([], {"GRADE_NO_SERVER": "1"})):
+        done = grade("submission", "solutions", *flags, "--out", str(tmp_path / "out"), cwd=two_topics, **env)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert servers(folder) == [] and not (folder / SOCKET).exists()
+
+
+@pytest.mark.parametrize("request_", [
+    {"op": "submission", "path": "solutions", "hidden": True, "topic": None, "name": None, "config": "grading.yaml",
+     "cwd": "/", "deny": []},  # only what a student may choose on the command line: not the worker's limits
+    {"op": "submission", "path": "solutions", "hidden": "yes", "topic": None, "name": None,
+     "config": "grading.yaml", "cwd": "/"},
+    {"op": "check", "topic": "linear_regression", "submission": 3, "config": "grading.yaml", "cwd": "/"},
+])
+def test_a_malformed_request_is_refused_before_grading(request_):
+    from graders.server_process import grade as serve
+
+    reply = serve(request_)
+    assert reply["error"]["type"] == "ServerError" and "malformed request" in reply["error"]["message"]

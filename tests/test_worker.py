@@ -152,6 +152,33 @@ def test_cached_checkpoints_are_all_the_worker_reads_of_the_weights_folder(tmp_p
     assert "SEEN:['weights', " + ("False" if rooted else "'private'") in str(info.value)
 
 
+
+def test_saved_standins_are_read_but_never_written_by_the_worker(tmp_path, monkeypatch):
+    # Issue #14: workers load the grader's saved stand-ins without a hash, so none may write them, even as its own uid.
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    folder = checkpoints.standin_dir()
+    assert folder is not None
+    (folder / "alexnet-seed0-tag.pt").write_text("weights")
+    (tmp_path / "work").mkdir()
+    config = dataclasses.replace(SHORT, weights_dir=str(tmp_path / "torch"))
+    saved = str(folder / "alexnet-seed0-tag.pt")
+    body = f"""
+        import os
+        seen = open({saved!r}).read()
+        for attempt in (lambda: open({saved!r}, "w"), lambda: open({str(folder / "new.pt")!r}, "w"),
+                        lambda: os.unlink({saved!r})):
+            try:
+                attempt()
+                seen += ":WRITTEN"
+            except OSError:
+                seen += ":refused"
+        raise RuntimeError("SEEN:" + seen)
+    """
+    with Worker(workdir=tmp_path / "work", config=config, deny_paths=deny_paths(config)) as w:
+        with pytest.raises(TaskFailed, match="SEEN:weights:refused:refused:refused"):
+            train_with(w, module(tmp_path / "work", "standins", bad_train(body)))
+    assert (folder / "alexnet-seed0-tag.pt").read_text() == "weights" and not (folder / "new.pt").exists()
+
 def test_wrong_return_type_is_named(worker, workdir):
     with pytest.raises(TaskFailed, match="train\\(\\) must return a list of floats, got dict"):
         train_with(worker, module(workdir, "wrong_type", bad_train("return {'loss': 1}")))

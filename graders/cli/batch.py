@@ -7,6 +7,7 @@ import click
 from graders.batch import grade_batch
 from graders.batch_progress import closing_lines
 from graders.cli._common import default_of, reports_errors
+from graders.config import load_config
 from graders.reports import data_notice
 
 
@@ -37,7 +38,7 @@ def _default(name: str) -> object:
               "withheld thresholds left out, to OUT/<name>/student/ (as `grade report --audience student`)")
 @click.option("--topic", "topics", multiple=True, metavar="NAME",
               help="grade this topic only (repeatable): a week-1 batch is scored out of topic 1's points")
-@click.option("--config", "config_path", type=click.Path(), default=_default("config"), show_default=True)
+@click.option("--config", "config_path", type=click.Path(), default="grading.yaml", show_default=True)
 @reports_errors
 def batch(submissions: str, out: str | None, workers: int | None, resume: bool, force: bool, hidden: bool,
           quiet: bool, scheduler: str | None, dask_local: int | None, device: str | None, require_real_data: bool,
@@ -50,9 +51,9 @@ def batch(submissions: str, out: str | None, workers: int | None, resume: bool, 
 
     Example: grade batch submissions/ --workers 4 --resume
     """
-    result = grade_batch(submissions, config=config_path, out=out, workers=workers, resume=resume, force=force,
-                         hidden=hidden, quiet=quiet, scheduler=scheduler, dask_local=dask_local, device=device,
-                         require_real_data=require_real_data, audience=audience, topics=topics)
+    result = grade_batch(submissions, config=load_config(config_path), out=out, workers=workers, resume=resume,
+                         force=force, hidden=hidden, quiet=quiet, scheduler=scheduler, dask_local=dask_local,
+                         device=device, require_real_data=require_real_data, audience=audience, topics=topics)
     for line in closing_lines(result.results, graded_now=result.graded, reused=result.reused,
                               duration_s=result.duration_s, listed=not quiet):
         click.echo(line)

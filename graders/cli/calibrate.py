@@ -6,6 +6,7 @@ import click
 
 from graders.calibrate import calibrate as run_calibration
 from graders.cli._common import default_of, reports_errors
+from graders.config import load_config
 
 
 @click.command()
@@ -36,7 +37,7 @@ def calibrate(seeds: int, threads: tuple[int, ...], margin: float, time_margin: 
 
     Example: grade calibrate --seeds 3 --threads 1 --threads 2
     """
-    results = run_calibration(config=config_path, seeds=seeds, threads=threads, margin=margin,
+    results = run_calibration(config=load_config(config_path), seeds=seeds, threads=threads, margin=margin,
                               time_margin=time_margin, honest=list(honest) or None, slow=list(slow) or None,
                               topics=list(topics) or None, write=not dry_run)
     for cal in results:

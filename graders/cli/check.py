@@ -7,10 +7,9 @@ from pathlib import Path
 
 import click
 
-from graders.cli._common import print_summary, reports_errors
-from graders.config import Config, load_config
-from graders.errors import ServerError
-from graders.results import SubmissionResult
+from graders import server
+from graders.cli._common import print_summary, reports_errors, served
+from graders.config import load_config
 
 
 @click.command()
@@ -31,25 +30,11 @@ def check(topic: str, submission: str | None, config_path: str, no_server: bool)
     """
     config = load_config(config_path)  # a configuration error is told before torch loads (#14)
     config.topic(topic)
-    result = None if no_server else _served(topic, submission, config)
+    result = None if no_server else served(
+        server.check, topic, submission=Path(submission) if submission else None, config=config)
     if result is None:
         from graders.grading import check_topic  # torch: imported when the verb runs, not for its --help
 
         result = check_topic(topic, submission=submission, config=config)
     print_summary(result, audience="student")
     sys.exit(0 if all(c.passed for c in result.checks()) else 1)
-
-
-def _served(topic: str, submission: str | None, config: Config) -> SubmissionResult | None:
-    """The check answered by the local grading server (issue #14); None, said in one line, when it cannot be."""
-    from graders import server
-
-    def note(text: str) -> None:
-        click.echo(f"grade: note: {text}", err=True)
-
-    try:
-        return server.check(topic, submission=Path(submission) if submission else None, config=config,
-                            on_wait=note)
-    except ServerError as exc:
-        note(f"{exc}; grading in this process instead")
-        return None

@@ -7,6 +7,7 @@ import sys
 import click
 
 from graders.cli._common import reports_errors
+from graders.config import load_config
 from graders.data.prepare import ITEMS, prepare
 
 
@@ -27,7 +28,7 @@ def prepare_command(items: tuple[str, ...], config_path: str) -> None:
 
     Example: grade data prepare
     """
-    results = prepare(config=config_path, items=items or ITEMS)
+    results = prepare(config=load_config(config_path), items=items or ITEMS)
     for done in results:
         click.echo(f"{done.item:12} {done.status:10} {done.detail}")
     sys.exit(1 if any(d.status == "failed" for d in results) else 0)

@@ -7,6 +7,7 @@ import sys
 import click
 
 from graders.cli._common import reports_errors
+from graders.config import load_config
 
 
 @click.command()
@@ -25,7 +26,7 @@ def doctor(config_path: str) -> None:
     from graders.doctor import as_table, problems
     from graders.doctor import doctor as examine
 
-    findings = examine(config=config_path)
+    findings = examine(config=load_config(config_path))
     Console().print(as_table(findings))
     missing = problems(findings)
     if missing:

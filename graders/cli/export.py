@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from graders.cli._common import default_of, reports_errors
+from graders.config import load_config
 from graders.reports import export_folder
 
 
@@ -15,7 +16,7 @@ from graders.reports import export_folder
 @click.option("--topic", "topics", multiple=True, metavar="NAME",
               help="export this topic only (repeatable); default: every topic the results hold")
 @click.option("--course-id", default=default_of(export_folder, "course_id"), show_default=True)
-@click.option("--config", "config_path", type=click.Path(), default=default_of(export_folder, "config"),
+@click.option("--config", "config_path", type=click.Path(), default="grading.yaml",
               show_default=True)
 @reports_errors
 def export(reports: str, db_url: str, assignment: str, topics: tuple[str, ...], course_id: str,
@@ -28,6 +29,6 @@ def export(reports: str, db_url: str, assignment: str, topics: tuple[str, ...], 
 
     Example: grade export reports --nbgrader-db sqlite:///gradebook.db --assignment week1 --topic linear_regression
     """
-    students = export_folder(reports, db_url=db_url, assignment=assignment, topics=topics, config=config_path,
-                             course_id=course_id)
+    students = export_folder(reports, db_url=db_url, assignment=assignment, topics=topics,
+                             config=load_config(config_path), course_id=course_id)
     click.echo(f"exported {len(students)} students to {db_url} (assignment {assignment})")

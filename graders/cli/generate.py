@@ -7,6 +7,7 @@ import sys
 import click
 
 from graders.cli._common import reports_errors
+from graders.config import load_config
 from graders.generate import generate as build
 
 
@@ -19,7 +20,7 @@ def generate(check: bool, config_path: str) -> None:
 
     Example: grade generate --check
     """
-    stale = build(config=config_path, check=check)
+    stale = build(config=load_config(config_path), check=check)
     for path in stale:
         click.echo(f"{'out of date' if check else 'wrote'}: {path}")
     sys.exit(1 if check and stale else 0)

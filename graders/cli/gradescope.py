@@ -6,6 +6,7 @@ import click
 
 from graders.autograder import build_autograder
 from graders.cli._common import default_of, reports_errors
+from graders.config import load_config
 
 
 @click.command()
@@ -25,6 +26,6 @@ def gradescope(out: str, topics: tuple[str, ...], no_cache: bool, include_data: 
 
     Example: grade gradescope autograder-week1.zip --topic linear_regression
     """
-    path = build_autograder(out=out, config=config_path, topics=list(topics) or None,
+    path = build_autograder(out=out, config=load_config(config_path), topics=list(topics) or None,
                             include_cache=not no_cache, include_data=include_data)
     click.echo(f"wrote {path}")

@@ -7,6 +7,7 @@ import sys
 import click
 
 from graders.cli._common import default_of, print_summary, reports_errors
+from graders.config import load_config
 from graders.pack import pack as build_pack
 from graders.pack import summary_lines
 
@@ -33,7 +34,7 @@ def pack(out: str | None, topics: tuple[str, ...], no_checks: bool, max_file_mb:
 
     Example: grade pack --topic linear_regression
     """
-    packed = build_pack(out=out, config=config_path, topics=list(topics) or None, run_checks=not no_checks,
+    packed = build_pack(out=out, config=load_config(config_path), topics=list(topics) or None, run_checks=not no_checks,
                         max_file_mb=max_file_mb, allow_incomplete=allow_incomplete)
     if packed.result is not None:
         print_summary(packed.result, audience="student")

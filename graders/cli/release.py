@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from graders.cli._common import default_of, reports_errors
+from graders.config import load_config
 from graders.release import release as build_release
 
 
@@ -26,7 +27,8 @@ def release(out: str, topics: tuple[str, ...], no_ci: bool, force: bool, config_
 
     Example: grade release ../course-release --topic linear_regression
     """
-    made = build_release(out=out, config=config_path, topics=list(topics) or None, ci=not no_ci, force=force)
+    made = build_release(out=out, config=load_config(config_path), topics=list(topics) or None, ci=not no_ci,
+                         force=force)
     for warning in made.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"released {len(made.files)} files to {made.folder}")

@@ -12,11 +12,12 @@ from graders.errors import ConfigError
 
 @click.group()
 def server() -> None:
-    """Start, stop or inspect the local grading server that keeps `grade check` fast.
+    """Start, stop or inspect the local grading server that keeps `grade check` and `grade submission` fast.
 
-    `grade check` starts it on first use: it keeps torch and the worker fork server loaded, serves only
-    you (a socket in $XDG_RUNTIME_DIR/graders, or /tmp/graders-UID), and stops after GRADE_SERVER_IDLE
-    seconds without a check (default 900). `grade check --no-server` grades without it.
+    `grade check` and `grade submission` start it on first use: it keeps torch and the worker fork server
+    loaded, serves only you (a socket in $XDG_RUNTIME_DIR/graders, or /tmp/graders-UID), and stops after
+    GRADE_SERVER_IDLE seconds without a request (default 900). On a `grade submission` it forks a twin grader
+    that grades half of the topics beside it, on another core. `--no-server` grades without it.
 
     Example: grade server status
     """

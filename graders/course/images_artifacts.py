@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from graders.config import Config
 from graders.course import images
 from graders.plugin import TopicContext
 
@@ -28,7 +29,7 @@ def model_name(variant: str) -> str:
 
 
 def record(artifacts: dict[str, Any], run: Any, topic: TopicContext, variant: str, *, side: str,
-           config: Any = None) -> None:
+           config: Config | None = None) -> None:
     """Keep one side's batch losses and, for the student's side (`config` given), the held-out figures.
 
     Never raises: plot material must not change a check's verdict, so anything unfit is left out.
@@ -41,7 +42,7 @@ def record(artifacts: dict[str, Any], run: Any, topic: TopicContext, variant: st
 
 
 def _record(artifacts: dict[str, Any], run: Any, topic: TopicContext, variant: str, *, side: str,
-            config: Any) -> None:
+            config: Config | None) -> None:
     losses = images.curve(run, topic, variant)
     curve = artifacts.setdefault("loss_curve", {})
     # One entry per criterion call (images.batches): the x axis counts batches, not epochs.
@@ -50,7 +51,7 @@ def _record(artifacts: dict[str, Any], run: Any, topic: TopicContext, variant: s
         curve.setdefault("models", {}).setdefault(model_name(variant), {})[side] = losses
     if side != "student" or config is None:
         return
-    found = held_out(run, topic, variant, config=config)
+    found = held_out(run, topic, variant)
     if found is not None:
         matrix, misclassified = found
         artifacts[f"confusion_matrix/{model_name(variant)}"] = matrix
@@ -59,10 +60,11 @@ def _record(artifacts: dict[str, Any], run: Any, topic: TopicContext, variant: s
 
 
 def held_out(run: Any, topic: TopicContext, variant: str, *,
-             config: Any) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+             config: Config | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
     """The confusion matrix and the first misclassified images of the held-out set, scored with the harness's
-    labels (the worker never sees them); None when the run has no usable predictions."""
-    d = images.data(topic, variant, data_dir=str(config.resolve(config.data_dir)))
+    labels (the worker never sees them); None when the run has no usable predictions. `config=`: accepted, unused
+    (see graders/course/images.py)."""
+    d = images.data(topic, variant)
     names = CLASS_NAMES[images.VARIANTS[variant].dataset]
     predicted = predictions(run, len(d.eval_labels), len(names))
     if predicted is None:

@@ -17,7 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from graders import checks
-from graders.course.images import TRAINED, VARIANTS, budget, criterion_batches, data, fit, memoised, update_gap
+from graders.config import Config
+from graders.course.criterion import criterion_batches
+from graders.course.images import TRAINED, VARIANTS, budget, data, fit, memoised, update_gap
 from graders.errors import GradingError
 from graders.plugin import TopicContext, TopicProxy
 
@@ -33,6 +35,7 @@ WIDTHS, DROPOUTS, LEARNING_RATES = (24, 32, 40, 48), (0.3, 0.4, 0.5, 0.6), (0.03
 ZERO_GRAD_SEEN = "gradients accumulated from one batch to the next: call optimizer.zero_grad() for every batch"
 EVALUATED_IN_TRAINING = "evaluate() ran the model in training mode (dropout on): call model.eval() at its start"
 EVAL_MODE_SEEN = "train_one_epoch() ran the model in eval mode (dropout off): call model.train() at its start"
+# `config=` is accepted and unused, as by graders/course/images.py's helpers: the topic carries the data folder.
 
 
 def setup(topic: TopicContext) -> dict[str, Any]:
@@ -41,20 +44,20 @@ def setup(topic: TopicContext) -> dict[str, Any]:
     return {"width": draw.choice(WIDTHS), "dropout": draw.choice(DROPOUTS), "lr": draw.choice(LEARNING_RATES)}
 
 
-def _images(topic: TopicContext, config: Any, count: int) -> tuple[torch.Tensor, torch.Tensor, int]:
+def _images(topic: TopicContext, count: int) -> tuple[torch.Tensor, torch.Tensor, int]:
     """`count` training images of the topic's first model in a secret order, their labels and number of classes."""
     variant = TRAINED[topic.name][0]
-    d = data(topic, variant, data_dir=str(config.resolve(config.data_dir)))
+    d = data(topic, variant)
     pick = topic.held_out_order(len(d.train_labels))[:count]
     return d.train_images[pick], d.train_labels[pick], CLASSES[VARIANTS[variant].dataset]
 
 
-def oracle(side: TopicProxy, topic: TopicContext, *, config: Any, dropout: bool) -> dict[str, Any]:
+def oracle(side: TopicProxy, topic: TopicContext, *, dropout: bool, config: Config | None = None) -> dict[str, Any]:
     """train_one_epoch on the harness's model, handed over in eval mode: without dropout over ORACLE_BATCHES
     batches (for zero_grad), with dropout over one batch (for train_mode: one step, whatever zero_grad does)."""
     size = min(ORACLE_IMAGES, int(budget(topic, TRAINED[topic.name][0])["n_train"])) // ORACLE_BATCHES
     batches = _batches_for(dropout)
-    images, labels, classes = _images(topic, config, size * batches)
+    images, labels, classes = _images(topic, size * batches)
     drawn = setup(topic)
     return side.run("images.oracle", images=images, labels=labels, classes=classes, batches=batches,
                     width=drawn["width"], dropout=drawn["dropout"] if dropout else 0.0, lr=drawn["lr"], seed=topic.seed)
@@ -64,11 +67,11 @@ def _batches_for(dropout: bool) -> int:
     return 1 if dropout else ORACLE_BATCHES
 
 
-def own_run(side: TopicProxy, topic: TopicContext, *, config: Any) -> dict[str, Any] | None:
+def own_run(side: TopicProxy, topic: TopicContext, *, config: Config | None = None) -> dict[str, Any] | None:
     """The ordinary training run of the student's own model, or None when it could not run (a broken model is
     its own checks' business, never zero_grad's or train_mode's)."""
     try:
-        run = fit(side, topic, TRAINED[topic.name][0], config=config)
+        run = fit(side, topic, TRAINED[topic.name][0])
     except GradingError:
         return None
     return run if isinstance(run, dict) else None
@@ -145,38 +148,37 @@ def _same_run(run: Any, ref: dict[str, Any], *, dropout: bool, what: str) -> che
 
 
 # -- evaluate(): the student's on the harness's model, against figures computed here ----------------------
-def _evaluate_setup(topic: TopicContext, config: Any) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+def _evaluate_setup(topic: TopicContext) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """Labelled images, their classes, and a batch size that leaves the last batch smaller (a mean of batch
     means shows)."""
     count = int(budget(topic, TRAINED[topic.name][0])["probe"])
-    images, labels, classes = _images(topic, config, count)
+    images, labels, classes = _images(topic, count)
     size = math.ceil(count * 0.4)
     return images, labels, classes, size + (1 if count % size == 0 else 0)
 
 
-def evaluate_run(side: TopicProxy, topic: TopicContext, *, config: Any) -> dict[str, Any]:
+def evaluate_run(side: TopicProxy, topic: TopicContext, *, config: Config | None = None) -> dict[str, Any]:
     """evaluate() on the harness's model with dropout, handed over in training mode."""
-    images, labels, classes, size = _evaluate_setup(topic, config)
+    images, labels, classes, size = _evaluate_setup(topic)
     drawn = setup(topic)
     return side.run("images.evaluate", images=images, labels=labels, classes=classes, width=drawn["width"],
                     dropout=drawn["dropout"], batch_size=size, seed=topic.seed)
 
 
-def evaluate_expected(topic: TopicContext, *, config: Any) -> list[float]:
+def evaluate_expected(topic: TopicContext, *, config: Config | None = None) -> list[float]:
     """What evaluate_run's evaluate() must return: the same harness model, built here under the same seed, in eval
     mode over the same images: the mean loss per sample and the accuracy; third, the mean of the batch means, the
     one other convention (named, and charged once by mean_loss). No reference needed, so the check stays public
     (students' copies have no solutions). Computed once per process: evaluate and mean_loss both ask (issue #14)."""
-    data_dir = str(config.resolve(config.data_dir))
-    key = ("evaluate_expected", topic.name, topic.seed, topic.eval_seed, data_dir,
+    key = ("evaluate_expected", topic.name, topic.seed, topic.eval_seed, str(topic.data_dir),
            tuple(sorted(budget(topic, TRAINED[topic.name][0]).items())))
-    return list(memoised(key, lambda: _evaluate_expected(topic, config=config)))
+    return list(memoised(key, lambda: _evaluate_expected(topic)))
 
 
-def _evaluate_expected(topic: TopicContext, *, config: Any) -> list[float]:
+def _evaluate_expected(topic: TopicContext) -> list[float]:
     from graders.tasks.images import StandardNet, harness_inputs  # our code only: nothing of the student's
 
-    images, labels, classes, size = _evaluate_setup(topic, config)
+    images, labels, classes, size = _evaluate_setup(topic)
     drawn = setup(topic)
     with torch.random.fork_rng(devices=[]):  # the worker seeds before building: so do we, leaving ours as it was
         torch.manual_seed(topic.seed)

@@ -10,7 +10,7 @@ import torch
 
 from graders import checks
 from graders.data import toy
-from graders.errors import GradingError, TaskFailed
+from graders.errors import GradingError, TaskFailed, WorkerError
 from graders.plugin import TopicContext, TopicProxy
 
 
@@ -32,16 +32,20 @@ class Family:
 
 FAMILY = {
     "linear_regression": Family(
-        "LinearRegression", toy.noisy_line, {"loss": "mse", "optimizer": "sgd", "predict": "value"}, "linear", "mse",
-        "fit_quality", "noisy line y = 3x + 1 + N(0, 0.3^2), built in (seeded)", 2,
-        {"in_features": 3, "out_features": 2}, 8),
+        model="LinearRegression", make=toy.noisy_line,
+        loop={"loss": "mse", "optimizer": "sgd", "predict": "value"}, standard="linear", metric="mse",
+        quality_check="fit_quality", source="noisy line y = 3x + 1 + N(0, 0.3^2), built in (seeded)", params=2,
+        other_init={"in_features": 3, "out_features": 2}, other_params=8),
     "logistic_regression": Family(
-        "LogisticRegression", toy.blobs, {"loss": "bce", "optimizer": "sgd", "predict": "label"}, "logistic",
-        "accuracy", "accuracy", "two Gaussian blobs (sklearn make_blobs, seeded)", 3, {"in_features": 3}, 4),
+        model="LogisticRegression", make=toy.blobs,
+        loop={"loss": "bce", "optimizer": "sgd", "predict": "label"}, standard="logistic", metric="accuracy",
+        quality_check="accuracy", source="two Gaussian blobs (sklearn make_blobs, seeded)", params=3,
+        other_init={"in_features": 3}, other_params=4),
     "perceptron": Family(
-        "ShallowNetwork", toy.circles, {"loss": "bce", "optimizer": "adam", "predict": "label"}, "shallow",
-        "accuracy", "accuracy", "two concentric circles (sklearn make_circles, seeded)", 17,
-        {"in_features": 2, "hidden": 8, "out_features": 1}, 33),
+        model="ShallowNetwork", make=toy.circles,
+        loop={"loss": "bce", "optimizer": "adam", "predict": "label"}, standard="shallow", metric="accuracy",
+        quality_check="accuracy", source="two concentric circles (sklearn make_circles, seeded)", params=17,
+        other_init={"in_features": 2, "hidden": 8, "out_features": 1}, other_params=33),
 }
 
 
@@ -135,7 +139,9 @@ def predicted(side: TopicProxy, topic: TopicContext) -> dict[str, Any]:
     """
     run = cross_fit(side, topic, "model")
     if not isinstance(run, dict) or not isinstance(run.get("state"), dict):
-        raise GradingError("the worker returned no trained model")
+        # Only a worker whose answers were tampered with gets here (an honest one raises TaskFailed above): the
+        # student's side, not the harness's.
+        raise WorkerError("the worker returned no trained model")
     return side.run("regression.predict", model=FAMILY[topic.name].model, init={}, state=run["state"],
                     x=data(topic).eval_x, seed=topic.seed)
 

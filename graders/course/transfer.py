@@ -90,36 +90,57 @@ class Pipeline:
     hint: str = ""
 
 
+_TAIL = " -> ToTensor -> Normalize"  # the usual end of a pipeline in words
+
+
 def eval_pipelines(size: int) -> tuple[Pipeline, list[Pipeline]]:
-    """The docstring's eval pipeline for `size`, and the common mistakes, each with the hint that fixes it."""
+    """The docstring's eval pipeline for `size`, and the common mistakes, each with the hint that fixes it.
+
+    The check names the first mistake, in this order, that the output matches.
+    """
     from torchvision import transforms as T
 
     r = size * 256 // 224
     norm = [T.ToTensor(), T.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    tail = " -> ToTensor -> Normalize"
-    keep = f"T.Resize(size * 256 // 224) with one number keeps the aspect ratio (Resize({r}) here)"
-    expected = Pipeline(f"Resize({r}) -> CenterCrop({size}){tail}(IMAGENET_MEAN, IMAGENET_STD)",
+    expected = Pipeline(f"Resize({r}) -> CenterCrop({size}){_TAIL}(IMAGENET_MEAN, IMAGENET_STD)",
                         lambda: T.Compose([T.Resize(r), T.CenterCrop(size), *norm]))
-    mistakes = [
-        Pipeline(f"Resize(({size}, {size})){tail}", lambda: T.Compose([T.Resize((size, size)), *norm]),
+    return expected, [*_resize_mistakes(size, r, norm), *_step_mistakes(size, r, norm)]
+
+
+def _resize_mistakes(size: int, r: int, norm: list[Any]) -> list[Pipeline]:
+    """Resizes of the wrong shape or size, the crop that goes with them, a missing crop or resize."""
+    from torchvision import transforms as T
+
+    keep = f"T.Resize(size * 256 // 224) with one number keeps the aspect ratio (Resize({r}) here)"
+    return [
+        Pipeline(f"Resize(({size}, {size})){_TAIL}", lambda: T.Compose([T.Resize((size, size)), *norm]),
                  "a resize to a square distorts the image, and nothing is cropped",
                  f"{keep}, then T.CenterCrop(size) cuts the square out of the middle"),
-        Pipeline(f"Resize(({r}, {r})) -> CenterCrop({size}){tail}",
+        Pipeline(f"Resize(({r}, {r})) -> CenterCrop({size}){_TAIL}",
                  lambda: T.Compose([T.Resize((r, r)), T.CenterCrop(size), *norm]),
                  "a resize to a square distorts the image", keep),
-        Pipeline(f"Resize({size}) -> CenterCrop({size}){tail}",
+        Pipeline(f"Resize({size}) -> CenterCrop({size}){_TAIL}",
                  lambda: T.Compose([T.Resize(size), T.CenterCrop(size), *norm]),
                  "the resize size is size, not size * 256 // 224",
                  f"resize to size * 256 // 224 ({r} here), then T.CenterCrop(size) keeps the middle 224/256 of "
                  "the image, as ImageNet models are evaluated"),
-        Pipeline(f"Resize({r}){tail}", lambda: T.Compose([T.Resize(r), *norm]), "CenterCrop is missing",
+        Pipeline(f"Resize({r}){_TAIL}", lambda: T.Compose([T.Resize(r), *norm]), "CenterCrop is missing",
                  "add T.CenterCrop(size) after T.Resize(size * 256 // 224)"),
-        Pipeline(f"CenterCrop({size}){tail}", lambda: T.Compose([T.CenterCrop(size), *norm]), "Resize is missing",
+        Pipeline(f"CenterCrop({size}){_TAIL}", lambda: T.Compose([T.CenterCrop(size), *norm]), "Resize is missing",
                  "T.Resize(size * 256 // 224) before T.CenterCrop(size)"),
-        Pipeline(f"Resize(256) -> CenterCrop(224){tail}", lambda: T.Compose([T.Resize(256), T.CenterCrop(224), *norm]),
+    ]
+
+
+def _step_mistakes(size: int, r: int, norm: list[Any]) -> list[Pipeline]:
+    """Right steps done wrong: fixed sizes, another interpolation, the tensor resized, no normalisation."""
+    from torchvision import transforms as T
+
+    return [
+        Pipeline(f"Resize(256) -> CenterCrop(224){_TAIL}",
+                 lambda: T.Compose([T.Resize(256), T.CenterCrop(224), *norm]),
                  "the sizes are fixed, whatever size is", "use the size argument: T.Resize(size * 256 // 224), "
                                                           "T.CenterCrop(size)"),
-        Pipeline(f"Resize({r}, interpolation=BICUBIC) -> CenterCrop({size}){tail}",
+        Pipeline(f"Resize({r}, interpolation=BICUBIC) -> CenterCrop({size}){_TAIL}",
                  lambda: T.Compose([T.Resize(r, interpolation=T.InterpolationMode.BICUBIC), T.CenterCrop(size), *norm]),
                  "the resize interpolates bicubically", "T.Resize(size * 256 // 224) with its default (bilinear) "
                                                           "interpolation"),
@@ -132,7 +153,6 @@ def eval_pipelines(size: int) -> tuple[Pipeline, list[Pipeline]]:
                  lambda: T.Compose([T.Resize(r), T.CenterCrop(size), T.ToTensor()]), "Normalize is missing",
                  "end with T.ToTensor() then T.Normalize(IMAGENET_MEAN, IMAGENET_STD)"),
     ]
-    return expected, mistakes
 
 
 def apply(pipeline: Pipeline, probe: torch.Tensor) -> list[torch.Tensor]:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from graders.config import load_config
+from graders.config import Config
 from graders.data import presence
 
 # The course's two-class image task (ants and bees), as the PyTorch transfer-learning tutorial ships it.
@@ -19,14 +20,13 @@ ITEMS = ("mnist", "cifar10", "hymenoptera", "alexnet", "vgg16")
 @dataclass(frozen=True)
 class Prepared:
     item: str
-    status: str  # "present", "downloaded" or "failed"
+    status: Literal["present", "downloaded", "failed"]
     detail: str
 
 
-def prepare(*, config: str | Path = "grading.yaml", items: tuple[str, ...] = ITEMS) -> list[Prepared]:
+def prepare(*, config: Config, items: tuple[str, ...] = ITEMS) -> list[Prepared]:
     """Download whatever of `items` is missing into the config's data and weights folders."""
-    cfg = load_config(config)
-    data, weights = cfg.resolve(cfg.data_dir), Path(cfg.weights_dir).expanduser()
+    data, weights = config.resolve(config.data_dir), Path(config.weights_dir).expanduser()
     return [_one(item, data, weights) for item in items]
 
 

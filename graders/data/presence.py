@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from graders.config import Config
-from graders.data.checkpoints import CHECKPOINTS
+from graders.data.checkpoints import CHECKPOINTS, locate
 from graders.results import DataUse
 
 # How reports name each item, for instructors and students alike (no paths).
@@ -43,18 +43,10 @@ def two_class_split(root: Path, train: bool) -> bool:
     return folder.is_dir() and any(p.is_dir() for p in folder.iterdir())
 
 
-def checkpoint(weights_dir: Path, arch: str) -> Path | None:
-    """The cached checkpoint of `arch`, in `hub/checkpoints/` ($TORCH_HOME layout) or in the folder itself."""
-    for folder in (weights_dir / "hub" / "checkpoints", weights_dir):
-        if (folder / CHECKPOINTS[arch]).is_file():
-            return folder / CHECKPOINTS[arch]
-    return None
-
-
 def present(item: str, *, data_dir: Path, weights_dir: Path) -> bool:
     """True when grading reads the real `item` (both splits of a dataset), False when it uses a stand-in."""
     if item in CHECKPOINTS:
-        return checkpoint(weights_dir.expanduser(), item) is not None
+        return locate(weights_dir, item) is not None
     split = {"mnist": mnist_split, "cifar10": cifar10_split, "hymenoptera": two_class_split}[item]
     return split(data_dir, True) and split(data_dir, False)
 

@@ -168,14 +168,12 @@ def _write_all(jobs: Any, out_dir: Path) -> list[Path]:
     return written
 
 
-def export_folder(reports: str | Path, *, db_url: str, assignment: str, topics: Sequence[str] = (),
-                  config: str | Path = "grading.yaml", course_id: str = "default_course") -> list[str]:
+def export_folder(reports: str | Path, *, db_url: str, assignment: str, config: Config, topics: Sequence[str] = (),
+                  course_id: str = "default_course") -> list[str]:
     """Export every `<reports>/<student>/result.json` into an nbgrader gradebook, each topic of `topics`
     (default: all the results hold) into its notebook's check cell; returns the students."""
-    from graders.config import load_config
-
     paths = sorted(Path(reports).glob("*/result.json"))
     if not paths:
         raise ReportError(f"{reports}: no */result.json to export; run `grade batch` first")
-    return export_nbgrader([read_result(p) for p in paths], db_url, config=load_config(config), assignment=assignment,
+    return export_nbgrader([read_result(p) for p in paths], db_url, config=config, assignment=assignment,
                            topics=topics, course_id=course_id)

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from graders.errors import ReportError
-from graders.results import CheckResult, TopicResult
+from graders.results import CheckResult, Status, TopicResult, Visibility
 
 AUDIENCES = ("student", "instructor")
-DEFERRED = ("after_due_date", "after_published")
+DEFERRED: tuple[Visibility, ...] = ("after_due_date", "after_published")
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ FULL = Disclosure(listed=True, details=True, threshold=True)
 CONCEALED = Disclosure(listed=False, details=False, threshold=False)
 
 
-def status_heading(status: str) -> str:
+def status_heading(status: Status) -> str:
     """How every report introduces a result (or topic) that is not plainly graded, before its reason."""
     if status == "timed out":  # graded up to the time limit: the points shown stand
         return "Stopped at the time limit (timed out)"

@@ -7,7 +7,7 @@ from typing import Any
 
 from graders.reports import data_notice
 from graders.reports import disclosure as dc
-from graders.results import CheckResult, SubmissionResult, TopicResult
+from graders.results import VISIBILITIES, CheckResult, SubmissionResult, TopicResult
 
 # Gradescope shows "hidden" tests to instructors only and holds back "after_*" tests until the
 # due date or publication, so per-test visibility is passed through unchanged. The top-level
@@ -51,13 +51,11 @@ def _test(number: str, check: CheckResult, topic: TopicResult, audience: str) ->
         "score": round(check.points, 4),
         "max_score": round(check.max_points, 4),
         "status": "passed" if check.passed else "failed",
-        "visibility": check.visibility if check.visibility in _VISIBILITIES else "hidden",
+        # A hand-edited result.json may hold any value: an unknown one fails closed, as in disclosure.disclose.
+        "visibility": check.visibility if check.visibility in VISIBILITIES else "hidden",
         "output": "\n".join(lines) if lines else "Details of this check are not shown.",
         "tags": [topic.name, "public" if check.public else "hidden"],
     }
-
-
-_VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
 
 
 def _summary(result: SubmissionResult) -> str:

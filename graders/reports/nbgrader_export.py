@@ -57,10 +57,8 @@ def export_nbgrader(results: list[SubmissionResult], db_url: str, *, config: Con
 
 def _targets(results: list[SubmissionResult], config: Config, topics: Sequence[str]) -> list[_Target]:
     """The chosen topics' cells; results graded out of other points than grading.yaml's are refused."""
-    for name in topics:
-        config.topic(name)
     held = {t.name for r in results for t in r.topics}
-    chosen = [t for t in config.topics if t in topics] if topics else [t for t in config.topics if t in held]
+    chosen = config.select(topics) if topics else [t for t in config.topics if t in held]
     if not chosen:
         raise ReportError("the results hold no topic of grading.yaml; pass --topic NAME or grade the batch again")
     targets = [_Target(t, Path(config.topics[t].module).stem, check_cell_id(t),

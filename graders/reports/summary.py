@@ -56,13 +56,18 @@ def batch_counts(results: list[SubmissionResult]) -> Counts:
                   sum(bool(needs_look(r)) for r in results))
 
 
+def worker_failures(result: SubmissionResult) -> int:
+    """Checks that lost their worker (crash, timeout): the plugin's typed cause, never the message's words."""
+    return sum(c.cause == "worker" for c in result.checks())
+
+
 def needs_look(result: SubmissionResult) -> list[str]:
     """Why a person should open this submission: not graded, checks lost to the worker, zero points, or problems."""
     reasons = []
     if result.status != "graded":
         reasons.append(f"{result.status}: {result.reason}")
     reasons += [f"{t.name} {t.status}: {t.reason}" for t in result.topics if t.status != "graded"]
-    lost = sum(c.cause == "worker" for c in result.checks())
+    lost = worker_failures(result)
     if lost:
         reasons.append(f"{dc.count(lost, 'check')} lost to a worker crash or timeout")
     if result.status == "graded" and result.points == 0:

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from graders.data.arrays import ArrayImageDataset
-from graders.tasks import InvalidOutput, need, seed_everything, task, tensor
+from graders.tasks.base import InvalidOutput, need, seed_everything, task, tensor
 from graders.tasks.hooks import GradUse, GradWatch, ModeLog
 
 OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
@@ -256,7 +256,7 @@ def _weights(spec: dict) -> dict[str, torch.Tensor]:
 
     if spec.get("file"):
         return weights.load_checkpoint(spec["file"])
-    return weights.standin_state_dict(spec["arch"], seed=int(spec["seed"]))
+    return weights.load_standin(spec)  # mapped from the file the grader saved, where it could (issue #14)
 
 
 def _transform(module: Any, spec: dict) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from graders.tasks import InvalidOutput, floats, need, seed_everything, task, tensor
+from graders.tasks.base import InvalidOutput, floats, need, seed_everything, task, tensor
 from graders.tasks.hooks import GradUse, GradWatch
 
 # The harness's own public building blocks, used to cross-check one student piece at a time:

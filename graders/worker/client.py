@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 from graders.config import Config
 from graders.data import checkpoints
 from graders.errors import GradingError, TaskFailed, WorkerCrashed, WorkerError, WorkerTimeout
+from graders.results import Cause
 from graders.worker.cgroup import Cgroup, CgroupUnavailable
 from graders.worker.processes import freeze, kill_uid, kill_worker, live_pids, thaw
 from graders.worker.protocol import decode, read_frame, read_message, send_message
@@ -91,7 +92,7 @@ class Worker:
         raw = answer.get("error")
         error: dict[str, Any] = raw if isinstance(raw, dict) else {}
         message = _printable(str(error.get("message", "task failed")))[:500]
-        raise TaskFailed(message, kind=_printable(str(error.get("kind", "error"))))
+        raise TaskFailed(message, kind=_cause(error.get("kind")))
 
     def _exchange(self, request: dict[str, Any]) -> Any:
         """Thaw the worker, send the request, read the answer, freeze it again: its code runs only in between,
@@ -121,7 +122,8 @@ class Worker:
         limits = {name: getattr(self.limits, name) for name in self.limits.__dataclass_fields__}
         spec = {"workdir": str(self.workdir), "deny_paths": self.deny_paths, "limits": limits,
                 "threads": self.config.threads, "device": self.config.device, "uid": self.uid,
-                "cgroup": self._make_cgroup(), "read_paths": checkpoints.cached(self.config.weights_dir)}
+                "cgroup": self._make_cgroup(),
+                "read_paths": checkpoints.worker_reads(self.config.weights_dir, denied=self.deny_paths)}
         try:
             self._zygote = Zygote.shared(worker_env(self.config.threads))
             pid = self._zygote.spawn(spec, [req_read, resp_write, log])
@@ -250,6 +252,19 @@ class Worker:
 
 def _new_uid() -> int:
     return UID_BASE + secrets.randbelow(UID_SPAN)
+
+
+# What the worker may claim about a failure: its frames can be forged by the code it runs, so it can only blame
+# the student's code. "worker" (a crash or timeout) is what this client sees itself; a "grader" failure from the
+# worker would tell the student "not your fault" and send the instructor looking for a harness bug.
+_WORKER_CAUSES: tuple[Cause, ...] = ("not_implemented", "missing", "invalid", "error", "not_loaded")
+
+
+def _cause(kind: Any) -> Cause:
+    """The failure kind the worker sent, read as a Cause; anything else counts as the student's code raising.
+
+    Never "": that is a check's own verdict, not a task that failed."""
+    return kind if kind in _WORKER_CAUSES else "error"
 
 
 def _printable(text: str) -> str:

@@ -134,7 +134,3 @@ def _wait(fd: int, deadline: float, *, write: bool) -> None:
     ready = select.select([], [fd], [], wait)[1] if write else select.select([fd], [], [], wait)[0]
     if left <= 0 or not ready:
         raise WorkerTimeout("ran past its time limit")
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

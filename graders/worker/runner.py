@@ -5,11 +5,15 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from graders.results import Cause
 
 
 def serve(spec: dict[str, Any]) -> int:
@@ -34,9 +38,7 @@ def serve(spec: dict[str, Any]) -> int:
     from graders.worker import seccomp
 
     protections.append(seccomp.install())  # native code cannot undo lock_down either; before the hook and threads
-    from graders.worker.zygote import die_with_parent
-
-    die_with_parent()  # after the uid drop, which clears it
+    _die_with_parent()  # after the uid drop, which clears it
     environment = _setup_torch(spec)
     from graders import tasks
     from graders.worker.protocol import read_message, write_message
@@ -51,6 +53,22 @@ def serve(spec: dict[str, Any]) -> int:
         if request.get("stop"):
             return 0
         write_message(responses, _handle(request, modules, tasks.TASKS, environment))
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux; a no-op elsewhere).
+
+    A grader killed with SIGKILL cannot clean up: its zygote, and through it every worker, must not
+    outlive it. Credential changes clear the setting, so the worker asks after dropping its uid.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(1)
 
 
 def _enter_cgroup(group: dict[str, str]) -> Any:
@@ -84,7 +102,8 @@ def _setup_torch(spec: dict[str, Any]) -> dict[str, Any]:
 def _handle(request: dict[str, Any], modules: dict, registry: dict, environment: dict) -> dict[str, Any]:
     task = registry.get(request["task"])
     if task is None:
-        return _error("grader", f"unknown task {request['task']!r}")
+        # Not "grader": the client believes no worker that blames the harness (a forged frame could say so).
+        return _error("error", f"unknown task {request['task']!r}")
     try:
         module = _import(request["module"], modules)
     except SystemExit as exc:
@@ -126,7 +145,7 @@ def _load(path: Path) -> ModuleType:
     return module
 
 
-def _describe(exc: BaseException, module_path: str) -> tuple[str, str]:
+def _describe(exc: BaseException, module_path: str) -> tuple[Cause, str]:
     """Name the exception and the student's line it came from, without a traceback."""
     from graders.tasks import InvalidOutput, MissingName
 
@@ -150,5 +169,5 @@ def _describe(exc: BaseException, module_path: str) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}{where}" + (f": {text}" if text else "")
 
 
-def _error(kind: str, message: str) -> dict[str, Any]:
+def _error(kind: Cause, message: str) -> dict[str, Any]:
     return {"ok": False, "error": {"kind": kind, "message": message}}

@@ -139,22 +139,6 @@ def warm_up(threads: int) -> None:
     threading.Thread(target=start, name="zygote-warm-up", daemon=True).start()
 
 
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux; a no-op elsewhere).
-
-    A grader killed with SIGKILL cannot clean up: its zygote, and through it every worker, must not
-    outlive it. Credential changes clear the setting, so a worker calls this after dropping its uid.
-    """
-    if not sys.platform.startswith("linux"):
-        return
-    import ctypes
-
-    parent = os.getppid()
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # the parent died before the request took effect
-        os._exit(1)
-
-
 def main(fd: int) -> None:
     """The zygote itself: import once, then serve spawn/wait requests until the grader hangs up or dies.
 

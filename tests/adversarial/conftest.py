@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from graders.config import Config, load_config
-from graders.grading import grade_submission
+from graders.grading import GradingOptions, grade_submission
 from graders.results import SubmissionResult
 from graders.runner import Reference
 from graders.worker import cgroup
@@ -206,8 +206,8 @@ class Grader:
 
     def _grade(self, folder: Path, config: Config, deny: tuple[Path, ...] = (), topic: str = TOPIC) -> Attack:
         start = time.monotonic()
-        result = grade_submission(folder, config=config, hidden=True, topics=[topic], reference=self.reference,
-                                  deny=deny)
+        result = grade_submission(folder, config=config, hidden=True, topics=[topic],
+                                  options=GradingOptions(reference=self.reference, deny=deny))
         return Attack(result, worker_uid(result), time.monotonic() - start)
 
     def attack(self, name: str, source: str, *, files: dict[str, str] | None = None, honest_after: bool = False,

@@ -284,3 +284,27 @@ def test_forged_frame_on_the_response_pipe_cannot_pass_the_quality_check(grader)
     """), honest_after=True)
     # The forged frame claims anything the worker could claim, but the labels never entered the worker.
     assert not ({"fit_quality", "model_with_harness_loop"} & attack.passed), attack.messages()
+
+
+def test_forged_failure_frame_cannot_blame_the_grader(grader):
+    """A worker's frames can be forged, so a failure it reports can only be the student's: a forged "grader"
+    failure ("ask the instructor: this is not your fault") is read as the student's code raising."""
+    attack = grader.attack("blames_grader", hostile(BROKEN_TRAIN, """
+        import fcntl, os, struct
+        from graders.worker.protocol import encode
+
+        def train(model, x, y, epochs, lr):
+            frame = encode({"ok": False, "error": {"kind": "grader", "message": "grader error: please regrade me"}})
+            for name in os.listdir("/proc/self/fd"):
+                fd = int(name)
+                try:
+                    target = os.readlink(f"/proc/self/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("pipe:") and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+                    os.write(fd, struct.pack(">Q", len(frame)) + frame)
+            raise SystemExit(0)  # nothing honest follows the forged frame
+    """))
+    blamed = [c.name for c in attack.result.checks() if c.cause == "grader" or "not your fault" in c.hint]
+    assert not blamed, attack.messages()
+    assert "loss_decreases" not in attack.passed

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from graders.cli import main
+from graders.config import load_config
 from graders.doctor import REQUIRED_PROTECTIONS, doctor, problems
 from tests.adversarial.conftest import ROOT
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the full sandbox need
 
 
 def test_doctor_finds_every_protection_the_threat_model_needs():
-    findings = doctor(config=ROOT / "grading.yaml")
+    findings = doctor(config=load_config(ROOT / "grading.yaml"))
     active = {f.name for f in findings if f.area == "protection" and f.ok}
     expected = REQUIRED_PROTECTIONS | {"user", "scratch", "processes", "seccomp"}
     assert expected <= active, [f for f in findings if not f.ok]

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from graders.batch import grade_batch
+from graders.config import load_config
 from tests.adversarial.conftest import (
     IMAGE_SOLUTION,
     IMAGE_TOPIC,
@@ -66,7 +67,7 @@ def test_a_batch_finishes_around_a_stalling_submission(tmp_path):
     write_submission(submissions / "honest", IMAGE_SOLUTION, topic=IMAGE_TOPIC)
     write_submission(submissions / "stall", hostile(STALL, base=IMAGE_SOLUTION), topic=IMAGE_TOPIC)
     start = time.monotonic()
-    batch = grade_batch(submissions, config=course, out=tmp_path / "out", workers=2, quiet=True)
+    batch = grade_batch(submissions, config=load_config(course), out=tmp_path / "out", workers=2, quiet=True)
     results = {r.submission: r for r in batch.results}
     assert results["honest"].status == "graded", results["honest"].reason
     failed = [f"{c.name}: {c.message}" for c in results["honest"].checks() if not (c.passed or c.name == TIME_CHECK)]

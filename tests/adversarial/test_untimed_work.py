@@ -39,7 +39,7 @@ TRAIN_AT_IMPORT = """
 def test_training_at_import_counts_as_training_time(grader):
     config = grader.course.config
     spec = config.topics[TOPIC]
-    topic = TopicContext(TOPIC, spec, config.seed, config.eval_seed_for(TOPIC))
+    topic = TopicContext.of(config, TOPIC)
     ref = regression.fit(TopicProxy(grader.reference, TOPIC), topic)  # cached by the honest grading
     reference_s = max(ref["call_seconds"] + checks.counted_import(ref["import_seconds"]), 0.05)  # time_ratio's floor
     # A quarter over the limit, on top of the import time that is not counted (for libraries).
