@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 
 # Grade the bundled submissions (reference, untouched stubs, buggy examples) and write reports/.
 demo: install
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m graders.demo
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m graders.batch.demo
 
 test: install
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest -q

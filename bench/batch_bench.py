@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 from _proc import descendants, pss_mib  # noqa: E402  (bench/, this script's folder)
 
-from graders.batch import BatchResult, default_workers, grade_batch  # noqa: E402
+from graders.batch.demo import bundled_submissions  # noqa: E402
+from graders.batch.run import BatchResult, default_workers, grade_batch  # noqa: E402
 from graders.config import load_config  # noqa: E402
-from graders.demo import bundled_submissions  # noqa: E402
 
 MODES = {"local-1": {"workers": 1}, "local-2": {"workers": 2}, "dask-2": {"dask_local": 2}}
 KINDS = ("grader", "zygote", "worker", "dask")
@@ -77,7 +77,7 @@ def _kind(cmdline: str, parent_cmdline: str) -> str:
         return "worker" if "graders.worker.zygote" in parent_cmdline else "zygote"
     if "graders.worker" in cmdline:
         return "worker"
-    return "grader" if "graders.batch_one" in cmdline else "dask"
+    return "grader" if "graders.batch.child" in cmdline else "dask"
 
 
 def snapshot(config: Path, topics: list[str] | None, into: Path) -> Path:

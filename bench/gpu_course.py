@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from graders.config import Config, load_config  # noqa: E402
-from graders.grading import GradingOptions, grade_submission  # noqa: E402
+from graders.grading.session import GradingOptions, grade_submission  # noqa: E402
 
 
 def grade_topic(config: Config, topic: str, device: str) -> tuple[float, str, list[str]]:

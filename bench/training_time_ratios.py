@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from graders import checks  # noqa: E402
 from graders.config import load_config  # noqa: E402
-from graders.grading import GradingOptions, grade_submission  # noqa: E402
-from graders.runner import Reference  # noqa: E402
+from graders.grading.reference import Reference  # noqa: E402
+from graders.grading.session import GradingOptions, grade_submission  # noqa: E402
 from graders.worker import client  # noqa: E402
 
 TOOK = re.compile(r"training took (\S+) s, .* the reference's (\S+) s")

@@ -16,9 +16,9 @@ from typing import Any
 import graders
 from graders.config import Config, load_config
 from graders.errors import ConfigError, SubmissionError
-from graders.notebook import cell_definitions
 from graders.reports.live_table import live_html, live_text
 from graders.results import SubmissionResult
+from graders.submission.notebook import cell_definitions
 
 CONFIG_ENV = "GRADING_CONFIG"
 # nbgrader sets this in the kernels it starts; "autograde" while it grades a submission (nbgrader/converters/
@@ -201,7 +201,7 @@ def bound_names(statement: str) -> list[str]:
 
 
 def _grade(module: KernelModule, config: Config, topic: str, *, hidden: bool, quiet: bool) -> SubmissionResult:
-    from graders.grading import grade_submission  # here: it imports pytest and torch, which find_course needn't
+    from graders.grading.session import grade_submission  # here: it imports pytest and torch, which find_course needn't
 
     spec = config.topic(topic)
     with tempfile.TemporaryDirectory(prefix="grade-live-") as tmp:

@@ -2,7 +2,7 @@
 on the import path of the grading process only, never of a worker)."""
 
 from graders import checks
-from graders.course import images, images_oracle
+from graders.families import images, images_oracle
 
 
 def test_zero_grad(submission, reference, topic, config, expect):

@@ -2,7 +2,7 @@
 on the import path of the grading process only, never of a worker)."""
 
 from graders import checks
-from graders.course import regression
+from graders.families import regression
 
 
 def test_quality(submission, reference, topic, expect, artifacts, data_source):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from graders.batch_sources import content_hash, find_entries, safe_name
+from graders.batch.sources import content_hash, find_entries, safe_name
 from graders.config import load_config
 from graders.errors import BatchError
 

@@ -10,7 +10,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from graders.batch import require_real
+from graders.batch.run import require_real
 from graders.cli import main
 from graders.config import load_config
 from graders.data import formats, presence, vision
@@ -75,7 +75,7 @@ def test_one_split_missing_is_a_stand_in(tmp_path):
 
 
 def test_needs_covers_what_the_image_topics_train():
-    from graders.course import images
+    from graders.families import images
 
     files = {"two_class": "hymenoptera"}
     for topic, variants in images.TRAINED.items():

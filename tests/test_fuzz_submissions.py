@@ -17,8 +17,8 @@ import nbformat
 import pytest
 
 from graders.config import load_config
-from graders.grading import GradingOptions, grade_submission
-from graders.runner import Reference
+from graders.grading.reference import Reference
+from graders.grading.session import GradingOptions, grade_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = load_config(ROOT / "grading.yaml")

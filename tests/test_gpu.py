@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from graders.config import load_config
-from graders.grading import grade_submission
+from graders.grading.session import grade_submission
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench" / "gpu_course.py"

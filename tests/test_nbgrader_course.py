@@ -141,7 +141,7 @@ def test_generate_assignment_force_still_runs_after_the_export(course):
 def test_batch_checks_its_topics_before_grading_and_keys_results_by_them(tmp_path):
     from click.testing import CliRunner
 
-    from graders.batch import grading_key
+    from graders.batch.run import grading_key
     from graders.cli import main
 
     (tmp_path / "subs").mkdir()

@@ -9,7 +9,7 @@ import re
 
 from report_samples import assert_golden, sample_batch, strip_images
 
-from graders.batch_progress import closing_lines, is_failure
+from graders.batch.progress import closing_lines, is_failure
 from graders.reports import gradebook_csv, summary_html, write_batch_reports
 from graders.reports.summary import batch_counts
 

@@ -14,11 +14,11 @@ import torch
 from report_samples import DEFERRED_SECRETS, HIDDEN_SECRETS, assert_golden, sample_batch, sample_result, strip_images
 
 from graders.config import load_config
-from graders.course import images
-from graders.course.images_artifacts import held_out, record
 from graders.errors import ReportError
-from graders.grading import grade_submission
-from graders.plugin import TopicContext
+from graders.families import images
+from graders.families.images_artifacts import held_out, record
+from graders.grading.context import TopicContext
+from graders.grading.session import grade_submission
 from graders.reports import feedback_html, feedback_md
 from graders.reports.plots import loss_curve_figure, loss_series, render_artifacts
 

@@ -18,7 +18,7 @@ import yaml
 
 import graders
 from graders.errors import ServerError
-from graders.server import SOCKET, runtime_dir
+from graders.server.client import SOCKET, runtime_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 GRADE = [sys.executable, "-m", "graders.cli"]
@@ -79,7 +79,7 @@ def servers(path: Path) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, IndexError):
             continue
-        if b"graders.server_process" in argv and os.fsencode(path) in argv and state not in "ZX":
+        if b"graders.server.process" in argv and os.fsencode(path) in argv and state not in "ZX":
             found.append(int(entry.name))
     return found
 
@@ -131,7 +131,7 @@ def test_an_idle_server_stops_by_itself(folder):
 def test_a_changed_harness_restarts_the_server(folder):
     assert grade("server", "start").returncode == 0
     old = served_pid()
-    module = Path(graders.__file__).with_name("server_process.py")
+    module = Path(graders.__file__).parent / "server" / "process.py"
     before = module.stat()
     os.utime(module, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))  # as an edit would
     try:
@@ -249,7 +249,7 @@ def test_no_server_and_its_variable_grade_a_submission_in_process(folder, two_to
     {"op": "check", "topic": "linear_regression", "submission": 3, "config": "grading.yaml", "cwd": "/"},
 ])
 def test_a_malformed_request_is_refused_before_grading(request_):
-    from graders.server_process import grade as serve
+    from graders.server.process import grade as serve
 
     reply = serve(request_)
     assert reply["error"]["type"] == "ServerError" and "malformed request" in reply["error"]["message"]

@@ -19,7 +19,7 @@ import torch
 from graders.config import load_config
 from graders.data import checkpoints
 from graders.errors import TaskFailed, WorkerCrashed, WorkerTimeout
-from graders.runner import deny_paths
+from graders.grading.calls import deny_paths
 from graders.worker.client import Worker, kill_uid
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@
 import torch
 
 from graders import checks
-from graders.course import images, images_artifacts, images_oracle
+from graders.families import images, images_artifacts, images_oracle
 
 
 def test_model_structure(submission, topic, config, expect):

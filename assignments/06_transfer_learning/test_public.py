@@ -6,7 +6,7 @@
 import torch
 
 from graders import checks
-from graders.course import images, images_artifacts, images_oracle, transfer
+from graders.families import images, images_artifacts, images_oracle, transfer
 
 # One colour per image, far from the ImageNet mean: normalised, each gives a known constant per channel.
 COLOURS = [(200, 30, 120), (10, 250, 60)]

@@ -32,7 +32,7 @@ def reports_errors(func: F) -> F:
 
 
 def served(ask: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """What `ask` (a function of graders.server) gets from the local grading server (issue #14); None, said in
+    """What `ask` (a function of graders.server.client) gets from the local grading server (issue #14); None, said in
     one line, when the server cannot answer, for the command to grade in its own process instead."""
     from graders.errors import ServerError
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from graders.batch import grade_batch
-from graders.batch_progress import closing_lines
+from graders.batch.progress import closing_lines
+from graders.batch.run import grade_batch
 from graders.cli._common import default_of, reports_errors
 from graders.config import load_config
 from graders.reports import data_notice

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from graders.calibrate import calibrate as run_calibration
+from graders.authoring.calibrate import calibrate as run_calibration
 from graders.cli._common import default_of, reports_errors
 from graders.config import load_config
 

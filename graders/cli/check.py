@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from graders import server
 from graders.cli._common import print_summary, reports_errors, served
 from graders.config import load_config
+from graders.server import client as server
 
 
 @click.command()
@@ -33,7 +33,7 @@ def check(topic: str, submission: str | None, config_path: str, no_server: bool)
     result = None if no_server else served(
         server.check, topic, submission=Path(submission) if submission else None, config=config)
     if result is None:
-        from graders.grading import check_topic  # torch: imported when the verb runs, not for its --help
+        from graders.grading.session import check_topic  # torch: imported when the verb runs, not for its --help
 
         result = check_topic(topic, submission=submission, config=config)
     print_summary(result, audience="student")

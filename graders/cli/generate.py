@@ -6,9 +6,9 @@ import sys
 
 import click
 
+from graders.authoring.generate import generate as build
 from graders.cli._common import reports_errors
 from graders.config import load_config
-from graders.generate import generate as build
 
 
 @click.command()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from graders.autograder import build_autograder
 from graders.cli._common import default_of, reports_errors
 from graders.config import load_config
+from graders.delivery.autograder import build_autograder
 
 
 @click.command()

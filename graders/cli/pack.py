@@ -8,8 +8,8 @@ import click
 
 from graders.cli._common import default_of, print_summary, reports_errors
 from graders.config import load_config
-from graders.pack import pack as build_pack
-from graders.pack import summary_lines
+from graders.delivery.pack import pack as build_pack
+from graders.delivery.pack import summary_lines
 
 
 @click.command()

@@ -6,7 +6,7 @@ import click
 
 from graders.cli._common import default_of, reports_errors
 from graders.config import load_config
-from graders.release import release as build_release
+from graders.delivery.release import release as build_release
 
 
 @click.command()

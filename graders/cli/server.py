@@ -34,7 +34,7 @@ def start(idle_s: float | None, config_path: str) -> None:
 
     Example: grade server start --idle 3600
     """
-    from graders import server as grading_server
+    from graders.server import client as grading_server
 
     state = grading_server.start(idle_s=idle_s, threads=_threads(config_path))
     click.echo(f"grading server running: pid {state['pid']}, log {state['log']}")
@@ -47,7 +47,7 @@ def stop() -> None:
 
     Example: grade server stop
     """
-    from graders import server as grading_server
+    from graders.server import client as grading_server
 
     pid = grading_server.stop()
     click.echo("no grading server was running" if pid is None else f"grading server stopped (pid {pid})")
@@ -60,7 +60,7 @@ def status() -> None:
 
     Example: grade server status
     """
-    from graders import server as grading_server
+    from graders.server import client as grading_server
 
     state = grading_server.status()
     if state is None:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import click
 
-from graders import server
 from graders.cli._common import print_summary, reports_errors, served
 from graders.config import Config, load_config
 from graders.results import SubmissionResult
+from graders.server import client as server
 
 
 @click.command()
@@ -63,7 +63,7 @@ def _in_process(path: str, *, hidden: bool, topic: str | None, name: str | None,
 
     warm_up(config.threads)
     # Imported after the warm-up: the grader's import of torch runs beside the zygote's.
-    from graders.grading import grade_submission
+    from graders.grading.session import grade_submission
 
     return grade_submission(path, config=config, hidden=hidden, topics=[topic] if topic else None, name=name)
 

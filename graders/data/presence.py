@@ -15,7 +15,7 @@ from graders.results import DataUse
 # How reports name each item, for instructors and students alike (no paths).
 LABELS = {"mnist": "MNIST", "cifar10": "CIFAR-10", "hymenoptera": "hymenoptera (ants and bees)",
           "alexnet": "AlexNet ImageNet weights", "vgg16": "VGG16 ImageNet weights"}
-# The course's image topics and what their checks load (graders/course/images.py VARIANTS: classifier and lenet
+# The course's image topics and what their checks load (graders/families/images.py VARIANTS: classifier and lenet
 # train on MNIST, cifarnet on CIFAR-10, alexnet and vgg16 on hymenoptera with their pretrained weights). The other
 # topics use toy data built in the harness, which has no real counterpart.
 NEEDS = {"deep_neural_network": ("mnist",), "cnn": ("mnist", "cifar10"),

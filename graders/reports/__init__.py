@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from graders.errors import ReportError
-from graders.reports._files import write_atomic
+from graders.files import write_atomic
 from graders.reports.disclosure import AUDIENCES, check_audience
 from graders.reports.feedback_html import feedback_html
 from graders.reports.feedback_md import feedback_md
@@ -124,8 +124,8 @@ def read_result(path: Path) -> SubmissionResult:
 
 def export_nbgrader(results: list[SubmissionResult], db_url: str, *, config: Config, assignment: str,
                     topics: Sequence[str] = (), course_id: str = "default_course") -> list[str]:
-    """See graders.reports.nbgrader_export; imported on call because nbgrader loads slowly."""
-    from graders.reports.nbgrader_export import export_nbgrader as export
+    """See graders.delivery.nbgrader_export; imported on call because nbgrader loads slowly."""
+    from graders.delivery.nbgrader_export import export_nbgrader as export
 
     return export(results, db_url, config=config, assignment=assignment, topics=topics, course_id=course_id)
 

@@ -150,14 +150,14 @@ def main(fd: int) -> None:
     import torch  # noqa: F401
     import torchvision  # noqa: F401
 
-    import graders.tasks  # noqa: F401
-    from graders.worker import runner
+    import graders.worker.tasks  # noqa: F401
+    from graders.worker import serve as serve_loop
 
     sock = socket.socket(fileno=fd)
     sock.settimeout(1.0)
     groups: list[str] = []  # the workers' memory cgroups: a grader that dies cannot remove them
     try:
-        _serve(sock, runner, groups, set())
+        _serve(sock, serve_loop, groups, set())
     finally:
         from graders.worker import cgroup
 
@@ -165,7 +165,7 @@ def main(fd: int) -> None:
             cgroup.discard(path)
 
 
-def _serve(sock: socket.socket, runner: Any, groups: list[str], pending: set[int]) -> None:
+def _serve(sock: socket.socket, serve_loop: Any, groups: list[str], pending: set[int]) -> None:
     grader = os.getppid()
     while True:
         try:
@@ -183,7 +183,7 @@ def _serve(sock: socket.socket, runner: Any, groups: list[str], pending: set[int
         message = json.loads(data)
         reply: dict[str, Any]
         if "spawn" in message:
-            reply = {"pid": _fork(message["spawn"], fds, sock, runner)}
+            reply = {"pid": _fork(message["spawn"], fds, sock, serve_loop)}
             groups += [g["path"] for g in [message["spawn"].get("cgroup", {})] if "path" in g]
         elif "wait" in message:
             reply = {"code": _reap(message["wait"], pending, timeout=message.get("timeout", _REAP_S))}
@@ -211,7 +211,7 @@ def _reap(pid: int, pending: set[int], *, timeout: float) -> int | None:
         time.sleep(0.005)
 
 
-def _fork(spec: dict[str, Any], fds: list[int], sock: socket.socket, runner: Any) -> int:
+def _fork(spec: dict[str, Any], fds: list[int], sock: socket.socket, serve_loop: Any) -> int:
     pid = os.fork()
     if pid:
         for fd in fds:
@@ -226,7 +226,7 @@ def _fork(spec: dict[str, Any], fds: list[int], sock: socket.socket, runner: Any
         os.dup2(log_fd, 2)
         os.close(log_fd)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
-        code = runner.serve({**spec, "request_fd": request_fd, "response_fd": response_fd})
+        code = serve_loop.serve({**spec, "request_fd": request_fd, "response_fd": response_fd})
     except BaseException:  # noqa: B036 - the child must never return into the zygote's loop
         import traceback
 

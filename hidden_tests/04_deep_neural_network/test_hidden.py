@@ -11,7 +11,7 @@ from images_family import (  # noqa: F401 - pytest collects them from here
     test_zero_grad,
 )
 
-from graders.course import images, images_artifacts
+from graders.families import images, images_artifacts
 
 
 def test_accuracy(submission, reference, topic, config, expect, artifacts, data_source):

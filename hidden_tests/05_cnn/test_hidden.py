@@ -13,7 +13,7 @@ from images_family import (  # noqa: F401 - pytest collects them from here
 )
 
 from graders import checks
-from graders.course import images, images_artifacts
+from graders.families import images, images_artifacts
 
 VARIANTS = ("lenet", "cifarnet")
 

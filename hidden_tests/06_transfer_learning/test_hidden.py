@@ -11,7 +11,7 @@ from images_family import (  # noqa: F401 - pytest collects them from here
     test_zero_grad,
 )
 
-from graders.course import images, images_artifacts, transfer
+from graders.families import images, images_artifacts, transfer
 
 
 def test_weights_loaded(submission, reference, topic, config, expect):

@@ -26,9 +26,9 @@ import pytest
 import yaml
 
 from graders.config import Config, load_config
-from graders.grading import GradingOptions, grade_submission
+from graders.grading.reference import Reference
+from graders.grading.session import GradingOptions, grade_submission
 from graders.results import SubmissionResult
-from graders.runner import Reference
 from graders.worker import cgroup
 from graders.worker.client import UID_BASE, UID_SPAN, kill_uid, live_pids
 

@@ -25,7 +25,7 @@ def test_guessing_labels_from_the_held_out_order_earns_nothing(grader):
 
 def test_patching_the_expected_figures_does_not_pass_evaluate(grader):
     attack = grader.attack("evaluate_forger", hostile("""
-        import graders.tasks, graders.tasks.images as _tasks
+        import graders.worker.tasks, graders.worker.tasks.images as _tasks
 
         def evaluate(model, loader, criterion, device):  # evaluates nothing
             return 0.5, 0.5
@@ -35,8 +35,8 @@ def test_patching_the_expected_figures_does_not_pass_evaluate(grader):
                    "evaluate_grad": False, "grad_enabled": False}
         if hasattr(_tasks, "_check_evaluate"):
             _tasks._check_evaluate = lambda *args, **kwargs: dict(_FORGED)
-        if "images.evaluate" in graders.tasks.TASKS:
-            graders.tasks.TASKS["images.evaluate"] = lambda module, **kwargs: dict(_FORGED)
+        if "images.evaluate" in graders.worker.tasks.TASKS:
+            graders.worker.tasks.TASKS["images.evaluate"] = lambda module, **kwargs: dict(_FORGED)
     """, base=IMAGE_SOLUTION), topic=IMAGE_TOPIC)
     # The expected figures are computed in the grading process, on the harness's model built there.
     assert "evaluate" not in attack.passed, attack.message("evaluate")
@@ -68,7 +68,7 @@ def test_reweighing_the_criterion_records_does_not_pass_mean_loss(grader):
 
 
 NOT_FROZEN = """
-    import graders.tasks.images as _tasks
+    import graders.worker.tasks.images as _tasks
 
     def build_alexnet(num_classes=2, weights=None):  # the honest mistake: model.features is left trainable
         model = torchvision.models.alexnet(weights=None)

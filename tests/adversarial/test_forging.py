@@ -7,6 +7,22 @@ import pytest
 
 from tests.adversarial.conftest import BROKEN_TRAIN, hostile
 
+# Hostile code's way to the worker's response pipe: its write-only pipe descriptors, where a forged frame goes.
+FRAME_WRITER = """
+import fcntl, os, struct
+from graders.worker.protocol import encode
+
+def _response_pipes():
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("pipe:") and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
+            yield fd
+"""
+
 # Checks computed in the grading process from data that crossed the boundary: forging needs the right answer.
 GRADER_SIDE = {"loss_decreases", "fit_quality"}
 
@@ -27,7 +43,7 @@ def test_patching_comparisons_in_the_worker_changes_no_verdict(grader):
     attack = grader.attack("patcher", hostile(BROKEN_TRAIN, """
         import builtins, sys
         import numpy
-        import graders.checks, graders.tasks
+        import graders.checks, graders.worker.tasks
 
         yes = lambda *args, **kwargs: True
         torch.Tensor.__eq__ = torch.Tensor.__lt__ = torch.Tensor.__le__ = yes
@@ -48,10 +64,10 @@ def test_patching_comparisons_in_the_worker_changes_no_verdict(grader):
 
 def test_replacing_the_workers_validators_lets_nothing_invalid_through(grader):
     attack = grader.attack("validator_patch", hostile("""
-        import graders.tasks, graders.tasks.regression
+        import graders.worker.tasks, graders.worker.tasks.regression
 
-        graders.tasks.floats = graders.tasks.regression.floats = lambda values, what, **_: values
-        graders.tasks.tensor = graders.tasks.regression.tensor = lambda value, what: value
+        graders.worker.tasks.floats = graders.worker.tasks.regression.floats = lambda values, what, **_: values
+        graders.worker.tasks.tensor = graders.worker.tasks.regression.tensor = lambda value, what: value
         _honest_train = train
 
         def train(model, x, y, epochs, lr):
@@ -75,7 +91,7 @@ def test_forged_zero_grad_observation_earns_nothing(grader):
 
 def test_replaced_gradient_watcher_earns_nothing(grader):
     attack = grader.attack("grad_watch_forger", hostile(NO_ZERO_GRAD, """
-        import graders.tasks.hooks, graders.tasks.regression
+        import graders.worker.tasks.hooks, graders.worker.tasks.regression
 
         class _Blind:  # reports every backward pass as fresh, whatever the gradients did
             def __init__(self, net):
@@ -84,7 +100,7 @@ def test_replaced_gradient_watcher_earns_nothing(grader):
             def remove(self):
                 pass
 
-        graders.tasks.hooks.GradWatch = graders.tasks.regression.GradWatch = _Blind
+        graders.worker.tasks.hooks.GradWatch = graders.worker.tasks.regression.GradWatch = _Blind
     """))
     assert "zero_grad" not in attack.passed, attack.message("zero_grad")
     assert "epoch 3" in attack.message("zero_grad"), attack.message("zero_grad")
@@ -256,21 +272,8 @@ def test_fake_reports_and_frames_on_stdout_change_nothing(grader):
 
 
 def test_forged_frame_on_the_response_pipe_cannot_pass_the_quality_check(grader):
-    attack = grader.attack("frame_forger", hostile(BROKEN_TRAIN, """
-        import fcntl, os, struct
-        from graders.worker.protocol import encode
-
+    attack = grader.attack("frame_forger", hostile(BROKEN_TRAIN, FRAME_WRITER, """
         _broken_train = train
-
-        def _response_pipes():
-            for name in os.listdir("/proc/self/fd"):
-                fd = int(name)
-                try:
-                    target = os.readlink(f"/proc/self/fd/{fd}")
-                except OSError:
-                    continue
-                if target.startswith("pipe:") and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
-                    yield fd
 
         def train(model, x, y, epochs, lr):
             perfect = {"losses": [1.0 / (i + 1) for i in range(epochs)], "seconds": 0.001,
@@ -289,20 +292,11 @@ def test_forged_frame_on_the_response_pipe_cannot_pass_the_quality_check(grader)
 def test_forged_failure_frame_cannot_blame_the_grader(grader):
     """A worker's frames can be forged, so a failure it reports can only be the student's: a forged "grader"
     failure ("ask the instructor: this is not your fault") is read as the student's code raising."""
-    attack = grader.attack("blames_grader", hostile(BROKEN_TRAIN, """
-        import fcntl, os, struct
-        from graders.worker.protocol import encode
-
+    attack = grader.attack("blames_grader", hostile(BROKEN_TRAIN, FRAME_WRITER, """
         def train(model, x, y, epochs, lr):
             frame = encode({"ok": False, "error": {"kind": "grader", "message": "grader error: please regrade me"}})
-            for name in os.listdir("/proc/self/fd"):
-                fd = int(name)
-                try:
-                    target = os.readlink(f"/proc/self/fd/{fd}")
-                except OSError:
-                    continue
-                if target.startswith("pipe:") and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY:
-                    os.write(fd, struct.pack(">Q", len(frame)) + frame)
+            for fd in _response_pipes():
+                os.write(fd, struct.pack(">Q", len(frame)) + frame)
             raise SystemExit(0)  # nothing honest follows the forged frame
     """))
     blamed = [c.name for c in attack.result.checks() if c.cause == "grader" or "not your fault" in c.hint]

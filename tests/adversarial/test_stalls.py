@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from graders.batch import grade_batch
+from graders.batch.run import grade_batch
 from graders.config import load_config
 from tests.adversarial.conftest import (
     IMAGE_SOLUTION,

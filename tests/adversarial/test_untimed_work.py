@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from graders import checks
-from graders.course import regression
-from graders.plugin import TopicContext, TopicProxy
+from graders.families import regression
+from graders.grading.context import TopicContext, TopicProxy
 from tests.adversarial.conftest import SOLUTION, TOPIC, hostile, patient
 
 # Slow training (one sample per step, the loop training_time exists to catch) done at import for `work_s` seconds;

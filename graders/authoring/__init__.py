@@ -1,0 +1,1 @@
+"""The instructor's tools on solutions/: generating stubs and notebooks, calibrating thresholds."""

@@ -1,0 +1,1 @@
+"""The warm local grading server: the client the CLI asks, and the server process."""
