@@ -38,14 +38,17 @@ def submission(path: str, hidden: bool, topic: str | None, out: str | None, name
     Example: grade submission solutions --hidden
     """
     config = load_config(config_path)
+    warm = threading.Thread(target=_warm_plots, name="warm-plots", daemon=True)
     if not no_server:
         # This process only waits while the server grades: it loads matplotlib for the feedback page meanwhile
         # (0.3-0.4 s of a served run's 10, #14).
-        threading.Thread(target=_warm_plots, name="warm-plots", daemon=True).start()
+        warm.start()
     result = None if no_server else served(server.submission, path, hidden=hidden, topic=topic, name=name,
                                            config=config)
     if result is None:
         result = _in_process(path, hidden=hidden, topic=topic, name=name, config=config)
+    if warm.is_alive():  # a quick answer: the reports draw once the warm-up drew, never beside it
+        warm.join()
     from graders.reports import write_reports
 
     folder = Path(out) if out else config.resolve(config.reports_dir) / result.submission
