@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graders.config import Config
+from graders.worker.processes import usable_cores
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -59,7 +59,7 @@ def _torch(cfg: Config) -> list[Finding]:
 
 
 def _threads(cfg: Config) -> Finding:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     ok = cfg.threads <= cores
     detail = f"threads: {cfg.threads} per worker (torch), {cores} cores available"
     return Finding("threads", "threads", ok, detail if ok else f"{detail}: workers would compete for cores")

@@ -12,6 +12,11 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
 
+def under(path: str, parent: str) -> bool:
+    """Whether `path` is `parent` or lies inside it, compared as given (resolve both first where links matter)."""
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
 def write_atomic(path: Path, data: str | bytes) -> Path:
     """Write to a temporary file beside `path`, then os.replace it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)

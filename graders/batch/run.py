@@ -26,6 +26,7 @@ from graders.errors import BatchError, ReportError
 from graders.files import write_atomic
 from graders.reports import ALL_FORMATS, AUDIENCES, read_result, write_batch_reports, write_reports
 from graders.results import Environment, Status, SubmissionResult
+from graders.worker.processes import usable_cores
 
 STUDENT_COPY = "student"  # <out>/<name>/student/: the reports a student may be sent, with --audience student
 SIDECAR = "batch.json"  # beside result.json: what it was graded from, so --resume can tell it is still valid
@@ -314,8 +315,7 @@ class _Closing:
 
 def default_workers(cfg: Config) -> int:
     """One grading process per `threads` cores: each worker trains with that many torch threads."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, cfg.threads))
+    return max(1, usable_cores() // max(1, cfg.threads))
 
 
 def visible_gpus() -> list[str]:

@@ -7,6 +7,8 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from graders.files import under
+
 # torchvision's own file names, as `torch.hub` stores them under $TORCH_HOME/hub/checkpoints/.
 CHECKPOINTS = {"alexnet": "alexnet-owt-7be5be79.pth", "vgg16": "vgg16-397923af.pth"}
 
@@ -14,18 +16,22 @@ CHECKPOINTS = {"alexnet": "alexnet-owt-7be5be79.pth", "vgg16": "vgg16-397923af.p
 def locate(weights_dir: Path, arch: str) -> Path | None:
     """The cached checkpoint of `arch` (`~` expanded), in `hub/checkpoints/` ($TORCH_HOME layout) or in the folder
     itself; None where neither holds it. Grading, `grade doctor` and the loader all look here."""
-    root = weights_dir.expanduser()
-    for folder in (root / "hub" / "checkpoints", root):
+    for folder in _folders(weights_dir):
         if (folder / CHECKPOINTS[arch]).is_file():
             return folder / CHECKPOINTS[arch]
     return None
 
 
+def _folders(weights_dir: Path) -> tuple[Path, Path]:
+    """Where a checkpoint may be cached: `hub/checkpoints/` ($TORCH_HOME layout) first, then the folder itself."""
+    root = weights_dir.expanduser()
+    return root / "hub" / "checkpoints", root
+
+
 def cached(weights_dir: str) -> list[str]:
     """The checkpoint files present in `weights_dir` (`~` expanded): in `hub/checkpoints/` ($TORCH_HOME layout)
     or in the folder itself. A worker is handed these to read (its `read_paths`); nothing else of the folder."""
-    root = Path(weights_dir).expanduser()
-    found = [folder / name for folder in (root / "hub" / "checkpoints", root) for name in CHECKPOINTS.values()]
+    found = [folder / name for folder in _folders(Path(weights_dir)) for name in CHECKPOINTS.values()]
     return [str(path) for path in found if path.is_file()]
 
 
@@ -33,7 +39,7 @@ def worker_reads(weights_dir: str, *, denied: Sequence[str]) -> list[str]:
     """What a worker is handed to read of the weights (its `read_paths`): the cached checkpoints, and the folder
     of saved stand-ins unless a denied path holds it (the sandbox would refuse to start such a worker)."""
     folder = standin_dir()
-    hidden = folder is not None and any(_under(os.path.realpath(folder), os.path.realpath(d)) for d in denied)
+    hidden = folder is not None and any(under(os.path.realpath(folder), os.path.realpath(d)) for d in denied)
     return [*cached(weights_dir), *([str(folder)] if folder is not None and not hidden else [])]
 
 
@@ -63,7 +69,3 @@ def _ours_alone(folder: Path) -> bool:
     if stat.S_IMODE(info.st_mode) != 0o755:
         os.chmod(folder, 0o755)  # ours: made under a umask of 077 (unreadable) or 002 (group-writable)
     return True
-
-
-def _under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")

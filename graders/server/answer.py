@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from graders.config import Config
     from graders.results import SubmissionResult
 
+# The course folders pytest imports test modules from (graders.grading.session.test_files), and hidden tests' helpers.
 _COURSE_TESTS = ("assignments", "hidden_tests")
 
 

@@ -31,7 +31,7 @@ IDLE_ENV = "GRADE_SERVER_IDLE"
 # zygote: about 1 GiB) soon after.
 IDLE_S = 900.0
 SOCKET, LOCK, LOG = "server.sock", "server.lock", "server.log"
-_MAX_MESSAGE = 64 << 20  # a result carrying plot material (misclassified images) is a few MiB
+MAX_MESSAGE = 64 << 20  # a result carrying plot material (misclassified images) is a few MiB
 _CONNECT_S = 30.0  # a new server binds its socket before importing torch: this is Python's start, on a busy machine
 _LOCK_S = 10.0  # a new server waits this long for a stopping one to let go (closing its zygote takes up to 2 s)
 _WAIT_NOTE_S = 1.0
@@ -269,7 +269,7 @@ def send(sock: socket.socket, message: dict[str, Any]) -> None:
 
 def receive(stream: Any) -> dict[str, Any]:
     try:
-        line = stream.readline(_MAX_MESSAGE + 1)
+        line = stream.readline(MAX_MESSAGE + 1)
     except OSError as exc:
         raise ServerError(f"the grading server connection broke: {exc.strerror}") from None
     if not line:

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from graders.server.twin import Twin
 
 _LOCK_S = 10.0  # how long a new server waits for a stopping one to end (closing its zygote takes up to 2 s)
-# The course folders pytest imports test modules from (graders.grading.session.test_files), and hidden tests' helpers.
 _TEXT, _TEXT_OR_NONE, _FLAG = (str,), (str, type(None)), (bool,)
 # The gradings a server does, and the fields of each request: the keyword arguments of check_topic and
 # grade_submission that the CLI passes, plus the config's path and the client's folder.
@@ -160,9 +159,10 @@ def _graded(op: str, fields: dict[str, Any], config: Config, twin: Twin | None) 
     def some(topics: list[str] | None) -> SubmissionResult:
         return grade_submission(path, config=config, hidden=hidden, topics=topics, name=name)
 
-    topics = config.select([fields["topic"]] if fields["topic"] else None)
+    chosen = [fields["topic"]] if fields["topic"] else None
+    topics = config.select(chosen)
     if twin is None or not twin.splits(config, topics):
-        return some([fields["topic"]] if fields["topic"] else None)
+        return some(chosen)
     from graders.server.twin import grade_halves
 
     return grade_halves(path, twin=twin, config=config, hidden=hidden, topics=topics, name=name, grade=some)

@@ -16,9 +16,9 @@ from typing import Any
 
 from graders.config import Config
 from graders.results import SubmissionResult
+from graders.server.client import MAX_MESSAGE
 
 _STOP_S = 5.0  # a twin asked to stop closes its worker and its fork server (up to 2 s each)
-_MAX_REPLY = 64 << 20  # as the server's own answers (graders.server.client._MAX_MESSAGE)
 
 
 class Twin:
@@ -42,9 +42,9 @@ class Twin:
         """Whether grading these topics in two halves can be faster: two topics or more, and a core for each
         half's worker on the CPU (two workers on one GPU would only take turns)."""
         from graders.grading.reference import resolve_device
+        from graders.worker.processes import usable_cores
 
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return len(topics) >= 2 and cores >= 2 * config.threads and resolve_device(config) == "cpu"
+        return len(topics) >= 2 and usable_cores() >= 2 * config.threads and resolve_device(config) == "cpu"
 
     def halves(self, topics: list[str]) -> tuple[list[str], list[str]]:
         """Ours and the twin's, balanced on the last durations (longest first, each to the lighter half); the
@@ -77,7 +77,7 @@ class Twin:
         if not select.select([self._replies], [], [], timeout)[0]:
             self.stop()
             return {"error": {"message": f"the twin grader gave no answer within {timeout:g} s"}}
-        line = self._replies.readline(_MAX_REPLY + 1)
+        line = self._replies.readline(MAX_MESSAGE + 1)  # as bounded as the server's own answers
         try:
             reply = json.loads(line) if line.endswith(b"\n") else None
         except ValueError:

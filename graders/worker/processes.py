@@ -9,6 +9,11 @@ from pathlib import Path
 
 from graders.worker.cgroup import Cgroup
 
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which a container or `taskset` narrows), at least 1."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
 _STOPPED = ("T", "t")  # stopped by a signal, or in a tracing stop: either way it runs no code
 
 

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+from graders.files import under
+
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MNT_DETACH = 2
@@ -45,10 +47,6 @@ def check(ret: int, what: str) -> None:
 def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
     args = [None if s is None else os.fsencode(s) for s in (source, target, fstype, data)]
     check(libc().mount(args[0], args[1], args[2], ctypes.c_ulong(flags), args[3]), f"mount on {target}")
-
-
-def under(path: str, parent: str) -> bool:
-    return path == parent or path.startswith(parent.rstrip("/") + "/")
 
 
 def outermost(paths: Sequence[str]) -> list[str]:

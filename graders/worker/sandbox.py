@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from graders.files import under
 from graders.worker import rootfs
 from graders.worker.rootfs import MS_PRIVATE, MS_REC
 from graders.worker.rootfs import check as _check  # the old names: tests and other modules call them
@@ -76,7 +77,7 @@ def lock_down(*, workdir: str, deny_paths: Sequence[str], memory_mb: int, cpu_s:
     hidden = rootfs.outermost(deny_paths)
     needed = rootfs.needed_paths(workdir, read_paths, hidden)
     for path in hidden:
-        clash = next((n for n in needed if rootfs.under(n, path)), None)
+        clash = next((n for n in needed if under(n, path)), None)
         if clash:
             raise ValueError(f"deny path {path} contains {clash}, which the worker needs")
     root = os.getuid() == 0  # asked before a user namespace can hide it
