@@ -201,7 +201,8 @@ def bound_names(statement: str) -> list[str]:
 
 
 def _grade(module: KernelModule, config: Config, topic: str, *, hidden: bool, quiet: bool) -> SubmissionResult:
-    from graders.grading.session import grade_submission  # here: it imports pytest and torch, which find_course needn't
+    # here: it imports pytest and torch, which find_course needn't
+    from graders.grading.session import GradingOptions, grade_submission, spare_core
 
     spec = config.topic(topic)
     with tempfile.TemporaryDirectory(prefix="grade-live-") as tmp:
@@ -210,7 +211,8 @@ def _grade(module: KernelModule, config: Config, topic: str, *, hidden: bool, qu
         # Under autograde anything on stderr costs the grade cell all its points (nbgrader's determine_grade).
         muted = contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext()
         with muted:
-            return grade_submission(path, config=config, topics=[topic], hidden=hidden, name="live check")
+            return grade_submission(path, config=config, topics=[topic], hidden=hidden, name="live check",
+                                    options=GradingOptions(helper_worker=spare_core(config)))
 
 
 def name_cells(result: SubmissionResult, module: KernelModule, filename: str) -> None:

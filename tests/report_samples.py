@@ -215,5 +215,5 @@ def assert_golden(name: str, text: str, update: bool) -> None:
 
 
 def strip_images(html: str) -> str:
-    """Replace base64 PNG payloads, which vary with the matplotlib build, by a placeholder."""
+    """Replace base64 PNG payloads, which vary with the matplotlib, Pillow and zlib builds, by a placeholder."""
     return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64,...", html)

@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from graders.config import load_config
+from graders.grading.calls import TaskRunner
 from graders.grading.reference import Reference
 from graders.grading.session import GradingOptions, check_topic, grade_submission
 
@@ -117,6 +118,33 @@ def test_grading_twice_gives_identical_results(reference):
         return [(c.name, c.passed, c.points, c.message) for c in result.checks() if c.name != "training_time"]
 
     assert verdicts(first) == verdicts(second)
+
+
+@pytest.mark.parametrize(("example", "topic"), [("solutions", "cnn"), ("examples/cnn_no_zero_grad", "cnn"),
+                                              ("solutions", "transfer_learning")])
+def test_a_helper_worker_changes_no_verdict_message_or_figure(reference, monkeypatch, example, topic):
+    helped: list[str] = []
+    call = TaskRunner._call
+
+    def spy(self, worker, module, task, args):
+        if worker is self.helper:
+            helped.append(args["build"].get("class") or args["build"]["function"])
+        return call(self, worker, module, task, args)
+
+    monkeypatch.setattr(TaskRunner, "_call", spy)
+    alone = grade(ROOT / example, reference, topics=[topic])
+    both = grade_submission(ROOT / example, config=CONFIG, hidden=True, topics=[topic],
+                            options=GradingOptions(reference=reference, helper_worker=True))
+    # The topic's longest training ran on the second worker (then perhaps the determinism repeat, where the first
+    # worker had not taken it while waiting).
+    assert helped[0] == {"cnn": "CifarNet", "transfer_learning": "build_vgg16"}[topic]
+
+    def figures(result):  # the training time is the one figure that may differ from run to run
+        return [(c.name, c.passed, c.points, c.message, c.measured) for c in result.checks()
+                if c.name != "training_time"]
+
+    assert figures(both) == figures(alone)
+    assert [c.passed for c in both.checks()] == [c.passed for c in alone.checks()]
 
 
 def test_notebook_training_loop_is_not_run(reference, tmp_path):

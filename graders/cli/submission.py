@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -38,18 +36,11 @@ def submission(path: str, hidden: bool, topic: str | None, out: str | None, name
     Example: grade submission solutions --hidden
     """
     config = load_config(config_path)
-    warm = threading.Thread(target=_warm_plots, name="warm-plots", daemon=True)
-    if not no_server:
-        # This process only waits while the server grades: it loads matplotlib for the feedback page meanwhile
-        # (0.3-0.4 s of a served run's 10, #14).
-        warm.start()
     result = None if no_server else served(server.submission, path, hidden=hidden, topic=topic, name=name,
                                            config=config)
     if result is None:
         result = _in_process(path, hidden=hidden, topic=topic, name=name, config=config)
-    if warm.is_alive():  # a quick answer: the reports draw once the warm-up drew, never beside it
-        warm.join()
-    from graders.reports import write_reports
+    from graders.reports import write_reports  # no matplotlib: the feedback page draws its plots itself (#14)
 
     folder = Path(out) if out else config.resolve(config.reports_dir) / result.submission
     audience = audience or ("instructor" if hidden else "student")
@@ -66,13 +57,8 @@ def _in_process(path: str, *, hidden: bool, topic: str | None, name: str | None,
 
     warm_up(config.threads)
     # Imported after the warm-up: the grader's import of torch runs beside the zygote's.
-    from graders.grading.session import grade_submission
+    from graders.grading.session import GradingOptions, grade_submission, spare_core
 
-    return grade_submission(path, config=config, hidden=hidden, topics=[topic] if topic else None, name=name)
+    return grade_submission(path, config=config, hidden=hidden, topics=[topic] if topic else None, name=name,
+                            options=GradingOptions(helper_worker=spare_core(config)))
 
-
-def _warm_plots() -> None:
-    from graders.reports.plots import loss_curve_png
-
-    with contextlib.suppress(Exception):  # a real failure shows in the real plots, where it is reported
-        loss_curve_png({"student": [1.0, 0.5], "reference": [1.0, 0.4]})  # imports matplotlib, loads its fonts

@@ -162,23 +162,24 @@ def _transform(variant: str, which: str, size: int) -> dict[str, Any]:
 def fit(side: TopicProxy, topic: TopicContext, variant: str, *, config: Config | None = None,
         **extra: Any) -> dict[str, Any]:
     """Train under the topic's budget and predict the held-out images (never their labels)."""
+    return side.run("images.fit", **fit_args(topic, variant), **extra)
+
+
+def fit_args(topic: TopicContext, variant: str) -> dict[str, Any]:
+    """The images.fit call's arguments: the same for every check, so that one run answers them all."""
     b = budget(topic, variant)
     d = data(topic, variant)
     size = int(b.get("image_size", 0))
     optimizer = {"name": VARIANTS[variant].optimizer, "lr": float(b["lr"])}
     if "momentum" in b:
         optimizer["momentum"] = float(b["momentum"])
-    return side.run("images.fit", build=build_spec(topic, variant, weights_dir=str(topic.weights_dir)),
-                    train_images=d.train_images, train_labels=d.train_labels, eval_images=d.eval_images,
-                    epochs=int(b["epochs"]), batch_size=int(b["batch_size"]), optimizer=optimizer,
-                    train_transform=_transform(variant, "train", size),
-                    eval_transform=_transform(variant, "eval", size), seed=topic.seed,
-                    evidence=evidence_spec(topic, variant), **harness_eval(variant), **extra)
-
-
-def harness_eval(variant: str) -> dict[str, Any]:
-    spec = VARIANTS[variant].harness_eval
-    return {"harness_eval": spec} if spec else {}
+    return dict(build=build_spec(topic, variant, weights_dir=str(topic.weights_dir)),
+                train_images=d.train_images, train_labels=d.train_labels, eval_images=d.eval_images,
+                epochs=int(b["epochs"]), batch_size=int(b["batch_size"]), optimizer=optimizer,
+                train_transform=_transform(variant, "train", size),
+                eval_transform=_transform(variant, "eval", size), seed=topic.seed,
+                evidence=evidence_spec(topic, variant),
+                **({"harness_eval": VARIANTS[variant].harness_eval} if VARIANTS[variant].harness_eval else {}))
 
 
 def inspect(side: TopicProxy, topic: TopicContext, variant: str, *, config: Config | None = None,

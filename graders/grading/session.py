@@ -31,11 +31,16 @@ from graders.worker.zygote import warm_up
 class _Unreadable:
     """Stands in for a submission that could not be opened: every task fails with the same reason."""
 
+    timed_out = False  # no worker ever starts for it
+
     def __init__(self, reason: str):
         self.reason = reason
 
     def run(self, topic: str, task: str, **args: Any) -> Any:
         raise TaskFailed(self.reason, kind="missing")
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class GradingOptions:
     deny: Sequence[Path] = ()  # folders the worker must not read besides the submission's (a batch's others)
     # A single .py/.ipynb's topic where `topics` names several or others: a batch's file, named for its topic.
     file_topic: str | None = None
+    # A second worker for the long trainings a family names (graders/families/prefetch.py), where a core would
+    # otherwise idle: a topic graded alone. Batches and the server's two halves keep one worker per grading.
+    helper_worker: bool = False
 
 
 def grade_submission(path: str | Path, *, config: Config, hidden: bool = False, topics: Sequence[str] | None = None,
@@ -66,9 +74,12 @@ def grade_submission(path: str | Path, *, config: Config, hidden: bool = False, 
         except GradingError as exc:
             submission, failure = None, str(exc)
         with _worker(Path(path), config, submission, options, Path(tmp)) as worker:
-            student = TaskRunner(submission, worker, config) if submission else _Unreadable(failure)
-            plugin = _run_with_reference(config, selected, hidden, student, options)
-            timed_out = worker.timed_out
+            student = _runner(submission, worker, config, options, Path(path), Path(tmp), failure)
+            try:
+                plugin = _run_with_reference(config, selected, hidden, student, options)
+            finally:
+                student.close()
+            timed_out = student.timed_out
         result = SubmissionResult(
             submission=name or (submission.name if submission else Path(path).name), source=str(path),
             environment=_environment(config, worker), hidden=hidden, started_at=started,
@@ -77,6 +88,15 @@ def grade_submission(path: str | Path, *, config: Config, hidden: bool = False, 
     _settle(result, config, submission, failure, timed_out=timed_out)
     result.duration_s = round(time.monotonic() - clock, 3)
     return result
+
+
+def _runner(submission: Submission | None, worker: Worker, config: Config, options: GradingOptions, source: Path,
+            workdir: Path, failure: str) -> TaskRunner | _Unreadable:
+    """The submission's task runner, with its helper worker where the options ask for one."""
+    if submission is None:
+        return _Unreadable(failure)
+    helper = _worker(source, config, submission, options, workdir) if options.helper_worker else None
+    return TaskRunner(submission, worker, config, helper=helper)
 
 
 def _worker(source: Path, config: Config, submission: Submission | None, options: GradingOptions,
@@ -184,8 +204,17 @@ def _environment(config: Config, worker: Worker) -> Environment:
     )
 
 
+def spare_core(config: Config) -> bool:
+    """Whether a second worker beside the first would get a core of its own, so that two halves of one grading can
+    run at once: two workers on one GPU would only take turns."""
+    from graders.worker.processes import usable_cores
+
+    return usable_cores() >= 2 * config.threads and resolve_device(config) == "cpu"
+
+
 def check_topic(topic: str, *, config: Config, submission: str | Path | None = None) -> SubmissionResult:
     """A student's self-check: public tests of one topic on their working copy (assignments/ by default)."""
     config.topic(topic)
     path = Path(submission) if submission else config.root / "assignments"
-    return grade_submission(path, config=config, topics=[topic], hidden=False, name="self-check")
+    return grade_submission(path, config=config, topics=[topic], hidden=False, name="self-check",
+                            options=GradingOptions(helper_worker=spare_core(config)))

@@ -1,4 +1,5 @@
-"""feedback.html: the student's feedback as one self-contained page, plots embedded as data URIs."""
+"""feedback.html: the student's feedback as one self-contained page: the loss curve an inline SVG, confusion
+matrices tables, images data URIs."""
 
 from __future__ import annotations
 
@@ -23,6 +24,30 @@ tr.passed td.verdict { color: #1b6e20; }
 figure { margin: 0; }
 figcaption { font-size: .9rem; color: #555; }
 .alert { border-left: 4px solid #b00020; padding: .25rem .75rem; background: #fff4f4; }
+figure.confusion_matrix { max-width: 100%; min-width: 0; }
+.heatmap-scroll { overflow-x: auto; }
+table.heatmap { font-size: .8rem; font-variant-numeric: tabular-nums; margin: 0 0 .25rem; }
+table.heatmap caption { text-align: left; color: #555; padding-bottom: .2rem; }
+table.heatmap th, table.heatmap td { padding: .15rem .35rem; border-color: #fff; }
+table.heatmap th { background: #f2f2f2; font-weight: 600; text-align: center; }
+table.heatmap th.corner { font-weight: normal; color: #555; }
+table.heatmap td { text-align: right; min-width: 1.6rem; }
+table.heatmap td.hit { outline: 2px solid #1b6e20; outline-offset: -2px; }
+table.heatmap.long-labels thead th:not(.corner) span { writing-mode: vertical-rl; transform: rotate(180deg); }
+.examples { display: grid; gap: .5rem; }
+.examples figure { text-align: center; }
+.examples img { display: block; margin: 0 auto; image-rendering: pixelated; }
+.examples figcaption { font-size: .75rem; }
+figure.loss_curve { flex: 1 1 24rem; max-width: 560px; min-width: 0; }
+svg.chart { display: block; width: 100%; max-width: 560px; height: auto; background: #fff; }
+@media print {
+  body { margin: 0; max-width: none; }
+  table.heatmap td, table.heatmap th { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  svg.chart { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  figure.loss_curve { flex-basis: 100%; max-width: 14cm; }
+  figure, table.heatmap { break-inside: avoid; }
+  .heatmap-scroll { overflow: visible; }
+}
 """
 
 
@@ -125,22 +150,22 @@ def _details(rows: list[tuple[str, CheckResult, dc.Disclosure]]) -> list[str]:
 
 
 def _plots(topic: TopicResult, artifacts: dict[str, Any]) -> list[str]:
-    from graders.reports.plots import data_uri, render_artifacts  # matplotlib only when needed
+    from graders.reports.plots import render_artifacts
 
     lines = ['<div class="plots">']
     for plot in render_artifacts(artifacts):
-        if plot.png:
-            img = f'<img src="{data_uri(plot.png)}" alt="{escape(plot.title)}">'
-            caption = escape(plot.title) + _caption_detail(topic, plot.key)
-            kind = plot.key.partition("/")[0]  # "confusion_matrix/LeNet" -> a class name per kind
-            lines.append(f'<figure class="{escape(kind)}">{img}<figcaption>{caption}</figcaption></figure>')
-        else:
+        if not plot.html:
             lines.append(f'<p class="missing">{escape(plot.title)} could not be drawn ({escape(plot.error)}).</p>')
+            continue
+        # Each arrives as ready, escaped HTML: an SVG chart, a table, a grid of images (no matplotlib, #14).
+        caption = escape(plot.title) + _caption_detail(topic, plot.key)
+        kind = plot.key.partition("/")[0]  # "confusion_matrix/LeNet" -> a class name per kind
+        lines.append(f'<figure class="{escape(kind)}">{plot.html}<figcaption>{caption}</figcaption></figure>')
     return lines + ["</div>"]
 
 
 def _caption_detail(topic: TopicResult, key: str) -> str:
-    """The figures behind a confusion matrix as text too: the counts stay readable where the image is not."""
+    """A confusion matrix in one line under its table: what each class got right, and the worst confusions."""
     from graders.reports.plots import confusion_summary
 
     if key.partition("/")[0] != "confusion_matrix":

@@ -150,19 +150,20 @@ def grade(message: dict[str, Any], *, twin: Twin | None = None) -> dict[str, Any
 
 
 def _graded(op: str, fields: dict[str, Any], config: Config, twin: Twin | None) -> SubmissionResult:
-    from graders.grading.session import check_topic, grade_submission
+    from graders.grading.session import GradingOptions, check_topic, grade_submission, spare_core
 
     if op == "check":
         return check_topic(fields["topic"], config=config, submission=fields["submission"])
     path, hidden, name = fields["path"], fields["hidden"], fields["name"]
 
-    def some(topics: list[str] | None) -> SubmissionResult:
-        return grade_submission(path, config=config, hidden=hidden, topics=topics, name=name)
+    def some(topics: list[str] | None, *, helper: bool = False) -> SubmissionResult:
+        return grade_submission(path, config=config, hidden=hidden, topics=topics, name=name,
+                                options=GradingOptions(helper_worker=helper))
 
     chosen = [fields["topic"]] if fields["topic"] else None
     topics = config.select(chosen)
     if twin is None or not twin.splits(config, topics):
-        return some(chosen)
+        return some(chosen, helper=spare_core(config))  # one grading: a second worker takes the longest training
     from graders.server.twin import grade_halves
 
     return grade_halves(path, twin=twin, config=config, hidden=hidden, topics=topics, name=name, grade=some)

@@ -41,10 +41,9 @@ class Twin:
     def splits(self, config: Config, topics: list[str]) -> bool:
         """Whether grading these topics in two halves can be faster: two topics or more, and a core for each
         half's worker on the CPU (two workers on one GPU would only take turns)."""
-        from graders.grading.reference import resolve_device
-        from graders.worker.processes import usable_cores
+        from graders.grading.session import spare_core
 
-        return len(topics) >= 2 and usable_cores() >= 2 * config.threads and resolve_device(config) == "cpu"
+        return len(topics) >= 2 and spare_core(config)
 
     def halves(self, topics: list[str]) -> tuple[list[str], list[str]]:
         """Ours and the twin's, balanced on the last durations (longest first, each to the lighter half); the

@@ -204,20 +204,22 @@ class Grader:
             assert self._honest[topic].passed == set(self._honest[topic].checks), self._honest[topic].messages()
         return self._honest[topic]
 
-    def _grade(self, folder: Path, config: Config, deny: tuple[Path, ...] = (), topic: str = TOPIC) -> Attack:
+    def _grade(self, folder: Path, config: Config, deny: tuple[Path, ...] = (), topic: str = TOPIC,
+               helper: bool = False) -> Attack:
         start = time.monotonic()
         result = grade_submission(folder, config=config, hidden=True, topics=[topic],
-                                  options=GradingOptions(reference=self.reference, deny=deny))
+                                  options=GradingOptions(reference=self.reference, deny=deny, helper_worker=helper))
         return Attack(result, worker_uid(result), time.monotonic() - start)
 
     def attack(self, name: str, source: str, *, files: dict[str, str] | None = None, honest_after: bool = False,
                as_batch: bool = False, config: Config | None = None, topic: str = TOPIC,
-               status: str = "graded") -> Attack:
+               status: str = "graded", helper: bool = False) -> Attack:
         """Grade a hostile submission of `topic`; assert the invariants every attack must keep.
 
         `as_batch` grades it as `grade batch` does, with the folder of all submissions denied to the worker;
         `config` replaces the course copy's (other limits); `status` is the result's expected status ("timed out"
-        for an attack that outlasts the submission's time limit).
+        for an attack that outlasts the submission's time limit); `helper` grades with a second worker, as a topic
+        graded alone is.
         """
         folder = write_submission(self.course.submissions / name, source, files, topic=topic)
         before = snapshot(self.course.root)
@@ -227,7 +229,7 @@ class Grader:
         attack = None
         try:
             attack = self._grade(folder, config or self.config_for(topic),
-                                 deny=(self.course.submissions,) if as_batch else (), topic=topic)
+                                 deny=(self.course.submissions,) if as_batch else (), topic=topic, helper=helper)
             check_result(attack, set(self.course.config.topics[topic].checks), status=status)
             text = json.dumps(attack.result.to_dict())
             leaked = [what for what, canary in self.course.canaries.items() if canary in text]

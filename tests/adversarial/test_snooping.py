@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from graders.data import toy
-from tests.adversarial.conftest import BROKEN_TRAIN, ROOT, hostile
+from graders.grading.calls import TaskRunner
+from tests.adversarial.conftest import BROKEN_TRAIN, ROOT, TRANSFER_SOLUTION, TRANSFER_TOPIC, hostile
 
 READ = """
 import hashlib, os
@@ -70,6 +71,30 @@ def test_course_secret_cannot_be_read(grader, what):
     assert secret not in verdict.values(), f"the worker read {path}: {verdict}"
     assert path.name not in verdict["listing"], verdict
     assert "model_structure" in attack.passed  # the rest of the grading went on
+
+
+def test_the_second_worker_is_locked_down_as_the_first(grader, monkeypatch):
+    # A topic graded alone trains its longest model on a second worker (graders/families/prefetch.py): VGG16 here.
+    on_helper: list[str] = []
+    call = TaskRunner._call
+
+    def spy(self, worker, module, task, args):
+        answer = call(self, worker, module, task, args)
+        if worker is self.helper:
+            on_helper.append(f"{task}: {str(answer[1])[:300]}")
+        return answer
+
+    monkeypatch.setattr(TaskRunner, "_call", spy)
+    path = grader.course.files["hidden"]
+    attack = grader.attack("read_from_the_helper", hostile(READ, f"""
+        def build_vgg16(num_classes=2, weights=None):
+            _report(**_read_everyway({str(path)!r}))
+    """, base=TRANSFER_SOLUTION), topic=TRANSFER_TOPIC, helper=True)
+    # Its first call is VGG16's training (then perhaps AlexNet's determinism repeat, which is queued behind it).
+    assert on_helper and "VERDICT" in on_helper[0], f"VGG16 was not built on the second worker: {on_helper}"
+    verdict = attack.verdict()
+    assert fingerprint(path) not in verdict.values(), f"the second worker read {path}: {verdict}"
+    assert "alexnet_structure" in attack.passed  # the rest of the grading went on
 
 
 @pytest.fixture
