@@ -79,9 +79,9 @@ class TaskRunner:
 
     def prefetch(self, topic: str, calls: list[tuple[str, dict[str, Any]]]) -> None:
         """Queue `calls` for the helper worker, which starts on them at once; nothing without a helper or a module."""
-        if self.helper is None or self.submission.module(topic) is None:
+        module = self.submission.module(topic)
+        if self.helper is None or module is None:
             return
-        module = self._module(topic)
         with self._lock:
             for task, args in calls:
                 key = call_key(topic, task, args)

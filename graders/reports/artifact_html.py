@@ -63,6 +63,10 @@ def _cell(count: float, top: float, *, hit: bool) -> str:
     return f'<td{hit_class} style="background:#{red:02x}{green:02x}{blue:02x};color:{ink}">{count:g}</td>'
 
 
+def data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
 def misclassified_html(items: Sequence[dict[str, Any]]) -> str:
     """Up to MAX_MISCLASSIFIED images, each a <figure> with a PNG data URI, in a grid of COLUMNS columns."""
     items = list(items)[:MAX_MISCLASSIFIED]
@@ -72,8 +76,7 @@ def misclassified_html(items: Sequence[dict[str, Any]]) -> str:
     for i, item in enumerate(items, start=1):
         png, width, height = example_png(item["image"], index=i)
         predicted, label = escape(str(item["predicted"])), escape(str(item["label"]))
-        src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        figures.append(f'<figure><img src="{src}" width="{width}" height="{height}" '
+        figures.append(f'<figure><img src="{data_uri(png)}" width="{width}" height="{height}" '
                        f'alt="predicted {predicted}, label {label}">'
                        f"<figcaption>predicted {predicted} / label {label}</figcaption></figure>")
     columns = min(COLUMNS, len(items))

@@ -4,7 +4,6 @@ with matplotlib's Agg renderer."""
 
 from __future__ import annotations
 
-import base64
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,10 +27,6 @@ class Plot:
     title: str
     html: str = ""
     error: str = ""
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def render_artifacts(artifacts: dict[str, Any]) -> list[Plot]:

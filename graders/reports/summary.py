@@ -91,7 +91,8 @@ def _overview(results: list[SubmissionResult]) -> list[str]:
 
 
 def _distributions(results: list[SubmissionResult]) -> list[str]:
-    from graders.reports.plots import data_uri, histogram_png  # matplotlib only when drawing
+    from graders.reports.artifact_html import data_uri
+    from graders.reports.plots import histogram_png  # matplotlib only when drawing
 
     columns = topic_columns(results)
     series = {name: [t.points for r in results for t in r.topics if t.name == name] for name in columns}
