@@ -252,7 +252,10 @@ def _convert(hint: Any, node: yaml.Node, where: _Where) -> Any:
     if not isinstance(node, yaml.ScalarNode):
         where.fail(node, f"expected a single value ({_describe(hint)})")
     # The value as yaml.safe_load gives it (int, float, bool, None, str...), from the node itself: no text round trip.
-    value = yaml.constructor.SafeConstructor().construct_object(node)
+    try:
+        value = yaml.constructor.SafeConstructor().construct_object(node)
+    except (yaml.YAMLError, ValueError) as exc:  # an unknown tag (!!python/object), a date like 2026-13-45
+        where.fail(node, f"cannot read {node.value!r}: {getattr(exc, 'problem', None) or exc}")
     return _scalar(hint, value, node, where)
 
 

@@ -64,6 +64,8 @@ def test_a_check_may_carry_no_points(tmp_path):
         (MINIMAL + "threads: 0\n", 8, ["threads", "must be at least 1"]),
         (MINIMAL.replace("    module: linear_regression.py\n", ""), 4, ["module", "required"]),
         ("course: [unclosed\n", 2, ["invalid YAML"]),
+        (MINIMAL + "seed: 2026-13-45\n", 8, ["seed", "cannot read '2026-13-45'", "month"]),
+        (MINIMAL + "seed: !!python/object:os.system ls\n", 8, ["seed", "cannot read 'ls'", "constructor"]),
     ],
 )
 def test_mistakes_name_file_line_and_allowed_values(tmp_path, text, line, words):
